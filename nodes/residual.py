@@ -1,0 +1,111 @@
+"""The residual level: run the first block every step; on forecast steps skip the other blocks and add a
+forecast of the change they make.
+
+Per stack, the reference is the stream entering the first skipped block (stack 0: the input of block 1,
+i.e. block 0's output after any ControlNet or post-block additions the model made outside the block
+replacement; later stacks: the input of their block 0). A full step records ``R = out(last block) - ref``;
+a forecast step returns ``ref + R_hat`` from the last block and its input unchanged from the blocks between.
+The reference is always the stored copy, never the tensor arriving at the last block, so additions the
+model code makes after the skipped blocks are not counted twice.
+
+Block replacements are closures over (stack, block) and the replacement they found on the model, never
+bound methods (ComfyUI 0.3.75 deep-copies model_options on clone). Per-call state reaches them through a
+``ContextVar`` set by the APPLY_MODEL wrapper, which is thread-local and so safe with multi-GPU threads.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+
+import torch
+
+from .families import FamilySpec, StackLayout, block_counts
+from .run_state import CallPlan, RunState
+
+BlockFn = Callable[[dict], dict]
+
+ACTIVE_PASS: contextvars.ContextVar[ResidualPass | None] = contextvars.ContextVar("taylor_forecast_pass",
+                                                                                 default=None)
+_PREVIOUS_ATTR = "taylor_forecast_previous"
+
+
+class ForecastUnavailable(RuntimeError):
+    """Raised inside the model on a forecast step that cannot be completed; the call is redone in full."""
+
+
+class ResidualPass:
+    """The state of one model call at the residual level (owned by the APPLY_MODEL wrapper for that call)."""
+
+    def __init__(self, run: RunState, plan: CallPlan) -> None:
+        self.run = run
+        self.plan = plan
+        self.forecast = not plan.full
+        self.refs: dict[int, dict[str, torch.Tensor]] = {}
+        self.finished: set[int] = set()
+
+    def expected_stacks(self) -> set[int]:
+        return {i for i, layout in enumerate(self.run.layouts) if layout.first_skipped is not None}
+
+    def on_block(self, stack: int, block: int, args: dict, run_block: BlockFn) -> dict:
+        layout: StackLayout = self.run.layouts[stack]
+        if layout.first_skipped is None or block < layout.first_skipped:
+            return run_block(args)
+        streams = layout.spec.streams
+        if block == layout.first_skipped:
+            self.refs[stack] = {s: args[s].clone() for s in streams}
+        if not self.forecast:
+            out = run_block(args)
+            if block == layout.last:
+                ref = self.refs.pop(stack)
+                for s in streams:
+                    if self.plan.record:
+                        self.run.record(self.plan, f"{stack}/{s}", out[s] - ref[s])
+                self.finished.add(stack)
+            return out
+        if block != layout.last:
+            return {s: args[s] for s in streams}
+        ref = self.refs.pop(stack)
+        self.finished.add(stack)
+        return {s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}
+
+    def _forecast(self, feature: str, ref: torch.Tensor) -> torch.Tensor:
+        residual = self.run.predict(self.plan, feature)
+        if residual.shape != ref.shape:
+            raise ForecastUnavailable(f"forecast of {feature} has shape {tuple(residual.shape)}, "
+                                      f"the stream has {tuple(ref.shape)}")
+        if not torch.isfinite(residual).all():
+            raise ForecastUnavailable(f"forecast of {feature} is not finite")
+        return residual.to(ref.dtype)
+
+
+def _block_replacement(stack: int, block: int, previous: Callable | None) -> Callable:
+    def replacement(args: dict, extra: dict) -> dict:
+        original = extra["original_block"]
+
+        def run_block(block_args: dict) -> dict:
+            return previous(block_args, extra) if previous is not None else original(block_args)
+
+        active = ACTIVE_PASS.get()
+        if active is None:
+            return run_block(args)
+        return active.on_block(stack, block, args, run_block)
+
+    setattr(replacement, _PREVIOUS_ATTR, previous)
+    return replacement
+
+
+def install_block_replacements(model_patcher, family: FamilySpec, diffusion_model: torch.nn.Module) -> int:
+    """Register one replacement per block on ``model_patcher`` (a clone), chaining any replacement another
+    node registered earlier for the same block; an earlier replacement of ours is unwrapped, not nested.
+    Returns the number of blocks hooked."""
+    existing = model_patcher.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+    counts = block_counts(family, diffusion_model)
+    for stack, spec in enumerate(family.stacks):
+        for block in range(counts[spec.block_type]):
+            previous = existing.get((spec.block_type, block))
+            if previous is not None and hasattr(previous, _PREVIOUS_ATTR):
+                previous = getattr(previous, _PREVIOUS_ATTR)
+            model_patcher.set_model_patch_replace(_block_replacement(stack, block, previous), "dit",
+                                                  spec.block_type, block)
+    return sum(counts.values())

@@ -1,0 +1,161 @@
+"""The keyed ComfyUI wrappers that run TaylorSeer on a model clone.
+
+- OUTER_SAMPLE: one fresh ``RunState`` per sampling run, its plan logged before sampling, its report logged
+  and every cached tensor freed in ``finally`` (interrupted runs included).
+- PREDICT_NOISE: marks the start of each sampler model evaluation (the unit a full/forecast decision covers).
+- APPLY_MODEL: the step-level entry. It exists on every ComfyUI model (the DIFFUSION_MODEL wrapper does not:
+  SD3, Mochi, HunyuanDiT, PixArt lack it), so one entry serves every family. At the output level it
+  forecasts the eps-equivalent ``(x - denoised) / sigma`` (the model output itself for eps and flow models);
+  at the residual level it sets the per-call ``ResidualPass`` the block replacements act on.
+
+The wrappers are stateless closures over the frozen config: per-run state is looked up at call time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+
+from .config import ForecastConfig
+from .families import family_of, resolve_layout
+from .residual import ACTIVE_PASS, ForecastUnavailable, ResidualPass
+from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
+
+WRAPPER_KEY = "taylor_forecast"
+logger = logging.getLogger("taylor_forecast")
+
+
+def _sigma_list(sigmas: torch.Tensor) -> list[float]:
+    return [float(s) for s in sigmas.reshape(-1).tolist()]
+
+
+def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **kwargs):
+    """args follow ``CFGGuider.outer_sample(noise, latent_image, sampler, sigmas, ...)``."""
+    import comfy.model_patcher
+
+    guider = executor.class_obj
+    original_options = guider.model_options
+    guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
+    sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
+    model_sampling = guider.model_patcher.get_model_object("model_sampling")
+    run = RunState(config, level, _sigma_list(sigmas), float(model_sampling.percent_to_sigma(config.start_percent)),
+                   float(model_sampling.percent_to_sigma(config.end_percent)))
+    guider.model_options.setdefault("transformer_options", {})[RUN_KEY] = run
+    if run.plan.note:
+        logger.warning("%s %s", LOG_PREFIX, run.plan.note)
+    logger.info("%s plan (%d steps, level %s, %s): %s", LOG_PREFIX, run.num_steps, level, config.describe(),
+                run.plan.render(run.forecast_char))
+    try:
+        return executor(*args, **kwargs)
+    finally:
+        logger.info("%s %s, level %s", LOG_PREFIX, run.stats.summary(run.num_steps), run.level)
+        logger.info("%s map: %s", LOG_PREFIX, run.stats.step_map(run.num_steps, run.forecast_char))
+        run.release()
+        guider.model_options = original_options
+
+
+def predict_noise_wrapper(executor, *args, **kwargs):
+    """args follow ``CFGGuider.outer_predict_noise(x, timestep, model_options, seed)``."""
+    model_options = args[2] if len(args) > 2 else kwargs.get("model_options", {})
+    run = model_options.get("transformer_options", {}).get(RUN_KEY)
+    if run is not None:
+        run.next_evaluation()
+    return executor(*args, **kwargs)
+
+
+def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options=None,
+                        **kwargs):
+    """Signature of ``BaseModel.apply_model``; ``t`` is sigma, the return value is the denoised latent."""
+    transformer_options = transformer_options if transformer_options is not None else {}
+    run: RunState | None = transformer_options.get(RUN_KEY)
+
+    def compute() -> torch.Tensor:
+        return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+
+    if run is None:
+        return compute()
+    if run.level == "residual" and run.layouts is None:
+        _resolve_layouts(run, executor.class_obj.diffusion_model)
+    plan = run.plan_call(t, x, c_crossattn, transformer_options)
+    if run.level == "residual":
+        return _residual_call(run, plan, compute)
+    return _output_call(run, plan, x, t, compute)
+
+
+def _resolve_layouts(run: RunState, diffusion_model: torch.nn.Module) -> None:
+    family = family_of(diffusion_model)
+    if family is None:
+        _degrade(run, f"{type(diffusion_model).__name__} has no residual adapter")
+        return
+    run.layouts = resolve_layout(family, diffusion_model)
+
+
+def _degrade(run: RunState, why: str) -> None:
+    logger.warning("%s %s: falling back to level=output for this run", LOG_PREFIX, why)
+    run.level = "output"
+    run.layouts = None
+
+
+def _sigma_view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, *([1] * (like.ndim - 1))).to(device=like.device, dtype=torch.float32)
+
+
+def _output_call(run: RunState, plan: CallPlan, x: torch.Tensor, t: torch.Tensor, compute) -> torch.Tensor:
+    sigma = _sigma_view(t, x)
+    if not plan.full:
+        eps = run.predict(plan, "output")
+        if torch.isfinite(eps).all():
+            run.note(plan, False, plan.reason)
+            return (x.float() - sigma * eps.float()).to(x.dtype)
+        logger.warning("%s forecast at step %d is not finite: computing it in full", LOG_PREFIX, plan.step)
+        run.forget(plan)
+        plan = _as_full(plan, "non-finite")
+    denoised = compute()
+    run.note(plan, True, plan.reason)
+    if plan.record:
+        run.record(plan, "output", (x.float() - denoised.float()) / sigma)
+    return denoised
+
+
+def _as_full(plan: CallPlan, reason: str) -> CallPlan:
+    return CallPlan(plan.step, plan.sigma, plan.time, True, plan.record, reason, plan.chunks)
+
+
+def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
+    active = ResidualPass(run, plan)
+    token = ACTIVE_PASS.set(active)
+    try:
+        out = compute()
+    except ForecastUnavailable as exc:
+        logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
+        run.forget(plan)
+        plan = _as_full(plan, "non-finite")
+        active = ResidualPass(run, plan)
+        ACTIVE_PASS.set(active)
+        out = compute()
+    finally:
+        ACTIVE_PASS.reset(token)
+    missing = active.expected_stacks() - active.finished
+    if not missing:
+        run.note(plan, plan.full, plan.reason)
+        return out
+    # The model did not call our block replacements as its adapter says (another node replaced them, or a
+    # model variant runs its blocks differently): never trust a half-skipped result.
+    _degrade(run, f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace")
+    run.forget(plan)
+    run.note(plan, True, plan.reason if plan.full else "adapter-mismatch")
+    return out if plan.full else compute()
+
+
+def install_wrappers(model_patcher, config: ForecastConfig, level: str) -> None:
+    """Attach the three wrappers under one key, replacing any earlier TaylorSeer Apply on this clone."""
+    import comfy.patcher_extension as ext
+
+    for wrapper_type in (ext.WrappersMP.OUTER_SAMPLE, ext.WrappersMP.PREDICT_NOISE, ext.WrappersMP.APPLY_MODEL):
+        model_patcher.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+    model_patcher.add_wrapper_with_key(ext.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY,
+                                       functools.partial(outer_sample_wrapper, config, level))
+    model_patcher.add_wrapper_with_key(ext.WrappersMP.PREDICT_NOISE, WRAPPER_KEY, predict_noise_wrapper)
+    model_patcher.add_wrapper_with_key(ext.WrappersMP.APPLY_MODEL, WRAPPER_KEY, apply_model_wrapper)

@@ -1,0 +1,72 @@
+"""A keyed collection of ``NewtonForecaster``s, one per cached feature."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import torch
+
+from .forecaster import NewtonForecaster
+
+
+class ForecastBank:
+    """Forecasters keyed by a hashable key (e.g. ``(uuid, "double/img")``), all sharing one config.
+
+    Each key remembers the caller's ``signature`` (hashable, e.g. shape/dtype/device of the value);
+    an update with a different signature clears that key's history first and counts one reset.
+    The bank owns every factor tensor; ``release()`` frees them all and the bank stays usable.
+    """
+
+    def __init__(
+        self,
+        max_order: int,
+        factor_dtype: torch.dtype | None = torch.float32,
+        storage_device: torch.device | str | None = None,
+    ) -> None:
+        """Arguments are those of ``NewtonForecaster``, applied to every key."""
+        NewtonForecaster(max_order, factor_dtype, storage_device)  # validate the config eagerly
+        self._config = (max_order, factor_dtype, storage_device)
+        self._entries: dict[Hashable, tuple[NewtonForecaster, Hashable]] = {}
+        self.resets = 0
+
+    def update(self, key: Hashable, t: float, value: torch.Tensor, signature: Hashable) -> None:
+        """Add the anchor ``(t, value)`` to ``key`` (see ``NewtonForecaster.update``)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            forecaster = NewtonForecaster(*self._config)
+        else:
+            forecaster, held = entry
+            if held != signature:
+                forecaster.clear()
+                self.resets += 1
+        forecaster.update(t, value)
+        self._entries[key] = (forecaster, signature)
+
+    def ready(self, key: Hashable, signature: Hashable) -> bool:
+        """Whether ``key`` holds at least one anchor recorded under ``signature``."""
+        entry = self._entries.get(key)
+        return entry is not None and entry[1] == signature and entry[0].num_anchors > 0
+
+    def predict(self, key: Hashable, t: float) -> torch.Tensor:
+        """Forecast of ``key`` at ``t``; ``KeyError`` for an unknown key."""
+        entry = self._entries.get(key)
+        if entry is None:
+            raise KeyError(f"ForecastBank.predict: no history for key {key!r}")
+        return entry[0].predict(t)
+
+    def order(self, key: Hashable) -> int:
+        """Effective order of ``key`` (0 for an unknown key)."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else entry[0].order
+
+    def bytes_held(self) -> int:
+        """Bytes of every factor tensor held by the bank."""
+        return sum(forecaster.bytes_held() for forecaster, _ in self._entries.values())
+
+    def drop(self, key: Hashable) -> None:
+        """Forget ``key`` and free its tensors (no-op for an unknown key)."""
+        self._entries.pop(key, None)
+
+    def release(self) -> None:
+        """Forget every key and free every tensor; ``resets`` is kept."""
+        self._entries.clear()

@@ -1,0 +1,97 @@
+"""Per-run bookkeeping: one record per model evaluation, plus the peak forecast-cache size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FALLBACK_REASONS = frozenset({"no-history", "non-finite", "shape-change"})
+"""Reasons that mark a full compute forced by a failed or impossible forecast."""
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def format_bytes(n: int) -> str:
+    """Human-readable size in binary units, e.g. ``512 B``, ``1.20 MiB``."""
+    if n < 0:
+        raise ValueError(f"byte count must be >= 0, got {n}")
+    size, unit = float(n), 0
+    while size >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        size, unit = size / 1024, unit + 1
+    return f"{n} B" if unit == 0 else f"{size:.2f} {_BYTE_UNITS[unit]}"
+
+
+class RunStats:
+    """Records ``(step, sigma, full, reason)`` per model evaluation; ``step`` is the sampling-step index.
+
+    Several evaluations may share a step (multi-evaluation samplers); a step counts as full in
+    the map when any of its evaluations was full.
+    """
+
+    def __init__(self) -> None:
+        self._records: list[tuple[int, float, bool, str]] = []
+        self._peak_cache_bytes = 0
+
+    def record(self, step: int, sigma: float, full: bool, reason: str = "") -> None:
+        """Add one evaluation; ``reason`` e.g. "schedule", "warmup", "no-history", "non-finite"."""
+        self._records.append((int(step), float(sigma), bool(full), reason))
+
+    def note_cache_bytes(self, n: int) -> None:
+        """Report the current cache size in bytes; the peak is kept."""
+        self._peak_cache_bytes = max(self._peak_cache_bytes, int(n))
+
+    @property
+    def evaluations(self) -> int:
+        return len(self._records)
+
+    @property
+    def full_computes(self) -> int:
+        return sum(full for _, _, full, _ in self._records)
+
+    @property
+    def forecasts(self) -> int:
+        return self.evaluations - self.full_computes
+
+    @property
+    def fallbacks(self) -> int:
+        """Evaluations whose reason is in ``FALLBACK_REASONS``."""
+        return sum(reason in FALLBACK_REASONS for *_, reason in self._records)
+
+    @property
+    def compute_ratio(self) -> float:
+        """``evaluations / full_computes`` (1.0 when nothing was computed in full)."""
+        full = self.full_computes
+        return self.evaluations / full if full else 1.0
+
+    @property
+    def peak_cache_bytes(self) -> int:
+        return self._peak_cache_bytes
+
+    def step_map(self, num_steps: int, forecast_char: str = "T") -> str:
+        """Per step: ``F`` if any evaluation was full, ``forecast_char`` if none was, ``-`` if never run."""
+        cells = ["-"] * num_steps
+        for step, _, full, _ in self._records:
+            if 0 <= step < num_steps and cells[step] != "F":
+                cells[step] = "F" if full else forecast_char
+        return "".join(cells)
+
+    def summary(self, num_steps: int) -> str:
+        """One log line, e.g. "steps 20, evaluations 20, full 8, forecast 12, compute ratio 2.50x, ..."."""
+        return (
+            f"steps {num_steps}, evaluations {self.evaluations}, full {self.full_computes}, "
+            f"forecast {self.forecasts}, compute ratio {self.compute_ratio:.2f}x, "
+            f"cache peak {format_bytes(self.peak_cache_bytes)}"
+        )
+
+    def as_dict(self, num_steps: int) -> dict[str, Any]:
+        """JSON-friendly summary; ``records`` lists ``[step, sigma, full, reason]`` per evaluation."""
+        return {
+            "steps": num_steps,
+            "evaluations": self.evaluations,
+            "full_computes": self.full_computes,
+            "forecasts": self.forecasts,
+            "fallbacks": self.fallbacks,
+            "compute_ratio": self.compute_ratio,
+            "peak_cache_bytes": self.peak_cache_bytes,
+            "step_map": self.step_map(num_steps),
+            "records": [list(r) for r in self._records],
+        }

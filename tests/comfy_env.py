@@ -1,0 +1,150 @@
+"""A real ComfyUI, in process, for the integration tests: bootstrap, tiny models, sampling helpers.
+
+Nothing of ComfyUI is mocked. The host comes from ``COMFYUI_PATH`` or ``.host/ComfyUI`` (built by
+``scripts/comfy_host.py ensure``, which the test command runs first). The pack is loaded the way ComfyUI
+loads it: ``nodes.init_extra_nodes`` imports ``custom_nodes/taylor_forecast`` (a link to this repo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+PACK_LINK = "taylor_forecast"
+
+
+def comfy_root() -> Path:
+    value = os.environ.get("COMFYUI_PATH")
+    return Path(value).resolve() if value else REPO / ".host" / "ComfyUI"
+
+
+_booted = False
+
+
+def boot() -> None:
+    """Import ComfyUI in CPU mode with its built-in and custom nodes, once per process."""
+    global _booted
+    if _booted:
+        return
+    root = comfy_root()
+    if not (root / "main.py").exists():
+        raise RuntimeError(f"no ComfyUI at {root}: run `python3 scripts/comfy_host.py ensure` first")
+    sys.path.insert(0, str(root))
+    sys.argv = [sys.argv[0], "--cpu"]
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    import nodes
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    if "TaylorSeerApply" not in nodes.NODE_CLASS_MAPPINGS:
+        raise RuntimeError(f"ComfyUI did not load the pack from custom_nodes/{PACK_LINK}: see the log above")
+    _booted = True
+
+
+def node(name: str):
+    """An instance of a registered node class, exactly as the server would create it."""
+    import nodes
+
+    return nodes.NODE_CLASS_MAPPINGS[name]()
+
+
+def pack_module(name: str):
+    """A submodule of the pack as ComfyUI imported it (under the folder's path as module name), e.g.
+    ``pack_module("nodes.run_state")``."""
+    (root,) = [key for key in sys.modules if key.endswith(f"custom_nodes{os.sep}{PACK_LINK}")]
+    return sys.modules[f"{root}.{name}"]
+
+
+def seeded_init(module: torch.nn.Module, seed: int) -> None:
+    """Deterministic weights: N(0, 1/fan_in) matrices, small random vectors, unit norm scales."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(module.named_parameters()):
+            if param.ndim >= 2:
+                fan_in = param[0].numel()
+                param.copy_(torch.randn(param.shape, generator=generator) / fan_in ** 0.5)
+            elif name.endswith("scale"):
+                param.fill_(1.0)
+            else:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+
+
+TINY_FLUX = {"hidden_size": 128, "num_heads": 2, "axes_dim": [16, 24, 24], "depth": 3, "depth_single_blocks": 3,
+             "context_in_dim": 32, "vec_in_dim": 32}
+
+
+def tiny_flux_state_dict(seed: int = 0, **overrides) -> dict[str, torch.Tensor]:
+    """A random-weight Flux.1-dev-architecture state dict (guidance embedding included), tiny sizes."""
+    import comfy.ldm.flux.model
+    import comfy.ops
+
+    params = {"in_channels": 16, "out_channels": 16, "mlp_ratio": 4.0, "theta": 10000, "patch_size": 2,
+              "qkv_bias": True, "guidance_embed": True, **TINY_FLUX, **overrides}
+    model = comfy.ldm.flux.model.Flux(operations=comfy.ops.disable_weight_init, **params)
+    seeded_init(model, seed)
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def load_with_config_override(sd: dict[str, torch.Tensor], override: dict):
+    """ComfyUI's own detection on ``sd``, then the test-only override of what detection cannot read from
+    shapes (Flux's head count and rope axes), then ComfyUI's model class, weights and ModelPatcher."""
+    import comfy.model_detection
+    import comfy.model_management
+    import comfy.model_patcher
+
+    unet_config = comfy.model_detection.detect_unet_config(sd, "")
+    unet_config.update(override)
+    model_config = comfy.model_detection.model_config_from_unet_config(unet_config, sd)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model(sd, "")
+    model.load_model_weights(sd, "")
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())
+
+
+def tiny_flux(seed: int = 0, **overrides):
+    sd = tiny_flux_state_dict(seed, **overrides)
+    keep = {k: v for k, v in {**TINY_FLUX, **overrides}.items() if k in ("num_heads", "axes_dim")}
+    return load_with_config_override(sd, keep)
+
+
+def flux_cond(seed: int, tokens: int = 6, guidance: float = 3.5) -> list:
+    generator = torch.Generator().manual_seed(seed)
+    cross = torch.randn(1, tokens, TINY_FLUX["context_in_dim"], generator=generator)
+    pooled = torch.randn(1, TINY_FLUX["vec_in_dim"], generator=generator)
+    return [[cross, {"pooled_output": pooled, "guidance": guidance}]]
+
+
+def empty_latent(batch: int = 1, size: int = 16, channels: int = 16) -> dict:
+    return {"samples": torch.zeros(batch, channels, size, size)}
+
+
+def ksample(model, positive, negative, latent, steps: int = 20, cfg: float = 1.0, sampler: str = "euler",
+            scheduler: str = "simple", seed: int = 0) -> torch.Tensor:
+    """ComfyUI's KSampler node, as a graph would call it."""
+    (out,) = node("KSampler").sample(model, seed, steps, cfg, sampler, scheduler, positive, negative, latent)
+    return out["samples"]
+
+
+@contextmanager
+def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, ...]):
+    """Count real forward calls of every block of the named ModuleLists (torch forward hooks)."""
+    counts: dict[str, list[int]] = {a: [0] * len(getattr(diffusion_model, a)) for a in attributes}
+    handles = []
+    for attribute in attributes:
+        for index, block in enumerate(getattr(diffusion_model, attribute)):
+            def hook(_module, _inputs, _output, a=attribute, i=index):
+                counts[a][i] += 1
+            handles.append(block.register_forward_hook(hook))
+    try:
+        yield counts
+    finally:
+        for handle in handles:
+            handle.remove()
