@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..taylor_core import FixedIntervalSchedule
+from ..taylor_core import ConfidenceGate, FixedIntervalSchedule, forced_full_schedule
 
 LEVELS = ("residual", "output")
 CLOCKS = ("sigma", "step")
@@ -17,7 +17,12 @@ MAX_ORDER = 4
 
 @dataclass(frozen=True)
 class ForecastConfig:
-    """What to forecast, when, and where the Taylor factors live. Steps are sampler steps of one run."""
+    """What to forecast, when, and where the Taylor factors live. Steps are sampler steps of one run.
+
+    ``gate_threshold`` None: TaylorSeer's fixed interval decides; a number: the CG-Taylor confidence gate
+    decides every step that is not forced full (``interval`` is then unused), probing with the first block's
+    forecast of order ``first_block_order`` and forecasting at most ``max_consecutive`` steps in a row.
+    """
 
     interval: int = 4
     max_order: int = 2
@@ -29,11 +34,21 @@ class ForecastConfig:
     clock: str = "sigma"
     cache_device: str = "auto"
     factor_dtype: str = "float32"
+    gate_threshold: float | None = None
+    first_block_order: int = 1
+    max_consecutive: int = 0
 
     @property
     def schedule(self) -> FixedIntervalSchedule:
+        """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
+        if self.gate is not None:
+            return forced_full_schedule(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
         return FixedIntervalSchedule(self.interval, self.warmup_steps, self.tail_steps,
                                      self.start_percent, self.end_percent)
+
+    @property
+    def gate(self) -> ConfidenceGate | None:
+        return None if self.gate_threshold is None else ConfidenceGate(self.gate_threshold, self.max_consecutive)
 
     @property
     def torch_factor_dtype(self) -> torch.dtype | None:
@@ -48,8 +63,11 @@ class ForecastConfig:
     def validate(self) -> None:
         """Raise ValueError with an actionable message on any out-of-range or unknown setting."""
         self.schedule.validate()
-        if not 0 <= self.max_order <= MAX_ORDER:
-            raise ValueError(f"max_order ({self.max_order}) must be between 0 and {MAX_ORDER}")
+        for name, order in (("max_order", self.max_order), ("first_block_order", self.first_block_order)):
+            if not 0 <= order <= MAX_ORDER:
+                raise ValueError(f"{name} ({order}) must be between 0 and {MAX_ORDER}")
+        if self.gate is not None:
+            self.gate.validate()
         for name, value, allowed in (("level", self.level, LEVELS), ("clock", self.clock, CLOCKS),
                                      ("cache_device", self.cache_device, CACHE_DEVICES),
                                      ("factor_dtype", self.factor_dtype, FACTOR_DTYPES)):
@@ -57,6 +75,9 @@ class ForecastConfig:
                 raise ValueError(f"{name} '{value}' is not one of {', '.join(allowed)}")
 
     def describe(self) -> str:
-        return (f"interval {self.interval}, max_order {self.max_order}, warmup {self.warmup_steps}, "
+        decider = (f"interval {self.interval}" if self.gate is None else
+                   f"gate threshold {self.gate_threshold:g}, first_block_order {self.first_block_order}, "
+                   f"max_consecutive {self.max_consecutive}")
+        return (f"{decider}, max_order {self.max_order}, warmup {self.warmup_steps}, "
                 f"tail {self.tail_steps}, window {self.start_percent:g}-{self.end_percent:g}, "
                 f"clock {self.clock}, cache {self.cache_device}/{self.factor_dtype}")

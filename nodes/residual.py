@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from .families import FamilySpec, StackLayout, block_counts
-from .run_state import CallPlan, RunState
+from .run_state import FORECAST, GATE, PROBE, CallPlan, RunState
 
 BlockFn = Callable[[dict], dict]
 
@@ -35,12 +35,18 @@ class ForecastUnavailable(RuntimeError):
 
 
 class ResidualPass:
-    """The state of one model call at the residual level (owned by the APPLY_MODEL wrapper for that call)."""
+    """The state of one model call at the residual level (owned by the APPLY_MODEL wrapper for that call).
+
+    ``forecast`` starts from the call plan; a GATE call decides it at the probe: the reference of the first
+    stack that skips blocks (the first block's output), forecast against its real value.
+    """
 
     def __init__(self, run: RunState, plan: CallPlan) -> None:
         self.run = run
         self.plan = plan
-        self.forecast = not plan.full
+        self.forecast = plan.mode == FORECAST
+        self.pending_gate = plan.mode == GATE
+        self.gate_error: float | None = None
         self.refs: dict[int, dict[str, torch.Tensor]] = {}
         self.finished: set[int] = set()
 
@@ -54,6 +60,8 @@ class ResidualPass:
         streams = layout.spec.streams
         if block == layout.first_skipped:
             self.refs[stack] = {s: args[s].clone() for s in streams}
+            if self.run.gate is not None and stack == min(self.expected_stacks()):
+                self._probe(self.refs[stack][streams[0]])
         if not self.forecast:
             out = run_block(args)
             if block == layout.last:
@@ -68,6 +76,16 @@ class ResidualPass:
         ref = self.refs.pop(stack)
         self.finished.add(stack)
         return {s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}
+
+    def _probe(self, actual: torch.Tensor) -> None:
+        """Gate on the probe (deciding call only) and record it on full calls, as CG-Taylor does."""
+        if self.pending_gate:
+            self.gate_error = self.run.probe_error(self.plan, actual)
+            self.forecast = self.run.gate.allows(self.gate_error)
+            self.run.resolve_gate(self.forecast)
+            self.pending_gate = False
+        if not self.forecast and self.plan.record:
+            self.run.record(self.plan, PROBE, actual)
 
     def _forecast(self, feature: str, ref: torch.Tensor) -> torch.Tensor:
         residual = self.run.predict(self.plan, feature)

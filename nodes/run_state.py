@@ -14,12 +14,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ..taylor_core import ForecastBank, RunStats, locate_step, time_coordinate, window_flags
+from ..taylor_core import ForecastBank, RunStats, StepPlan, locate_step, relative_l1, time_coordinate, window_flags
 from .config import ForecastConfig
 
 RUN_KEY = "taylor_forecast_run"
 LOG_PREFIX = "[TaylorSeer]"
+PROBE = "probe"
 logger = logging.getLogger("taylor_forecast")
+
+FULL, FORECAST, GATE = "full", "forecast", "gate"
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,23 @@ class Chunk:
 
 @dataclass(frozen=True)
 class CallPlan:
-    """What one ``apply_model`` call does: computed (and recorded) in full, or forecast."""
+    """What one ``apply_model`` call does: ``mode`` FULL (computed, recorded when ``record``), FORECAST, or
+    GATE (the confidence gate decides at the first block; only the first call of an evaluation gates)."""
 
     step: int
     sigma: float
     time: float
-    full: bool
+    mode: str
     record: bool
     reason: str
     chunks: tuple[Chunk, ...]
+
+    @property
+    def full(self) -> bool:
+        return self.mode == FULL
+
+    def as_full(self, reason: str) -> CallPlan:
+        return CallPlan(self.step, self.sigma, self.time, FULL, self.record, reason, self.chunks)
 
 
 def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | None,
@@ -57,7 +68,7 @@ def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | N
 
 
 class RunState:
-    """Schedule, forecast caches and statistics of one sampling run."""
+    """Schedule (or gate), forecast caches and statistics of one sampling run."""
 
     def __init__(self, config: ForecastConfig, level: str, step_sigmas: list[float], start_sigma: float,
                  end_sigma: float) -> None:
@@ -65,13 +76,19 @@ class RunState:
         self.level = level
         self.step_sigmas = step_sigmas
         self.num_steps = max(len(step_sigmas) - 1, 0)
-        self.plan = config.schedule.plan(self.num_steps, window_flags(step_sigmas, start_sigma, end_sigma))
+        self.gate = config.gate
+        self.plan = (config.schedule.plan(self.num_steps, window_flags(step_sigmas, start_sigma, end_sigma))
+                     if self.num_steps else StepPlan(()))
         self.bank = ForecastBank(config.max_order, config.torch_factor_dtype, config.storage_device)
+        self.probe_bank = (ForecastBank(config.first_block_order, config.torch_factor_dtype, config.storage_device)
+                           if self.gate is not None else None)
         self.stats = RunStats()
         self.evaluation = 0  # advanced by the PREDICT_NOISE wrapper: one per sampler model evaluation
         self._decided_evaluation = -1
-        self._decision: tuple[bool, str] = (True, "first")
+        self._decision: tuple[str, str] = (FULL, "first")
         self._seen: set[tuple] = set()
+        self.consecutive_forecasts = 0
+        self._counted_evaluation = -1
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
 
     @property
@@ -84,9 +101,9 @@ class RunState:
 
     def plan_call(self, sigma_tensor: torch.Tensor, x: torch.Tensor, context: torch.Tensor | None,
                   transformer_options: dict) -> CallPlan:
-        """Decide one call. The first call of an evaluation decides for the whole evaluation; other conds
-        follow it with their own caches; a second call for the same cond in one evaluation (e.g. skip-layer
-        guidance re-running the model) is computed and not recorded."""
+        """Decide one call. The first call of an evaluation decides for the whole evaluation (through the gate
+        when gated); other conds follow it with their own caches; a second call for the same cond in one
+        evaluation (e.g. skip-layer guidance re-running the model) is computed and not recorded."""
         sigma = float(sigma_tensor.reshape(-1)[0])
         step = locate_step(sigma, self.step_sigmas) if self.num_steps else 0
         window = transformer_options.get("context_window")
@@ -96,20 +113,34 @@ class RunState:
 
         if self._decided_evaluation != self.evaluation:
             self._decided_evaluation = self.evaluation
-            full = self.plan.is_full(step)
-            self._decision = (full, "schedule" if full else "forecast")
-        full, reason = self._decision
+            self._decision = self._first_decision(step)
+        mode, reason = self._decision
         keys = {chunk.key for chunk in chunks}
         if keys & self._seen:
-            return CallPlan(step, sigma, time, True, False, "repeat-call", chunks)
+            return CallPlan(step, sigma, time, FULL, False, "repeat-call", chunks)
         self._seen |= keys
-        record = sigma > 0.0
-        if not full and not all(self.ready(chunk) for chunk in chunks):
-            full, reason = True, "no-history"
-        return CallPlan(step, sigma, time, full, record, reason, chunks)
+        plan = CallPlan(step, sigma, time, mode, sigma > 0.0, reason, chunks)
+        if mode != FULL and not all(self.ready(chunk) for chunk in chunks):
+            plan = plan.as_full("no-history")
+            if mode == GATE:
+                self._decision = (FULL, "no-history")
+        return plan
+
+    def _first_decision(self, step: int) -> tuple[str, str]:
+        if self.plan.is_full(step):
+            return FULL, "schedule"
+        if self.gate is None:
+            return FORECAST, "schedule"
+        if self.gate.capped(self.consecutive_forecasts):
+            return FULL, "cap"
+        return GATE, "gate"
+
+    def resolve_gate(self, forecast: bool) -> None:
+        """The gate's verdict for the current evaluation; the other conds of this evaluation follow it."""
+        self._decision = (FORECAST if forecast else FULL, "gate")
 
     def feature_keys(self, chunk: Chunk) -> list[tuple]:
-        """Every forecast key of a chunk at this run's level."""
+        """Every forecast key of a chunk at this run's level (the gate's probe excluded)."""
         if self.level == "output":
             return [chunk.key + ("output",)]
         return [chunk.key + (f"{index}/{stream}",) for index, layout in enumerate(self.layouts or ())
@@ -117,29 +148,48 @@ class RunState:
 
     def ready(self, chunk: Chunk) -> bool:
         keys = self.feature_keys(chunk)
-        return bool(keys) and all(self.bank.ready(key, chunk.signature) for key in keys)
+        probe_ready = self.probe_bank is None or self.probe_bank.ready(chunk.key + (PROBE,), chunk.signature)
+        return bool(keys) and probe_ready and all(self.bank.ready(key, chunk.signature) for key in keys)
 
     def record(self, plan: CallPlan, feature: str, value: torch.Tensor) -> None:
         """Store one full-compute feature (batch-first) of every chunk at the call's time coordinate."""
+        bank = self.probe_bank if feature == PROBE else self.bank
         for chunk in plan.chunks:
-            self.bank.update(chunk.key + (feature,), plan.time, value[chunk.rows], chunk.signature)
-        self.stats.note_cache_bytes(self.bank.bytes_held())
+            bank.update(chunk.key + (feature,), plan.time, value[chunk.rows], chunk.signature)
+        self.stats.note_cache_bytes(self.cache_bytes())
 
     def predict(self, plan: CallPlan, feature: str) -> torch.Tensor:
         """The forecast of one feature for the whole batch (chunks concatenated in batch order)."""
-        parts = [self.bank.predict(chunk.key + (feature,), plan.time) for chunk in plan.chunks]
+        bank = self.probe_bank if feature == PROBE else self.bank
+        parts = [bank.predict(chunk.key + (feature,), plan.time) for chunk in plan.chunks]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+
+    def probe_error(self, plan: CallPlan, actual: torch.Tensor) -> float:
+        """The gate's error: relative L1 of the probe's forecast against its real value, whole batch."""
+        return relative_l1(self.predict(plan, PROBE), actual)
 
     def forget(self, plan: CallPlan) -> None:
         """Drop the history of every chunk of a call (after a fallback): the next full step starts afresh."""
         for chunk in plan.chunks:
             for key in self.feature_keys(chunk):
                 self.bank.drop(key)
+            if self.probe_bank is not None:
+                self.probe_bank.drop(chunk.key + (PROBE,))
 
-    def note(self, plan: CallPlan, full: bool, reason: str) -> None:
-        self.stats.record(plan.step, plan.sigma, full, reason)
+    def note(self, plan: CallPlan, full: bool, reason: str, gate_error: float | None = None) -> None:
+        """Record one call in the statistics; the evaluation's deciding call also advances the run of
+        consecutive forecasts the gate's cap counts."""
+        self.stats.record(plan.step, plan.sigma, full, reason, gate_error)
+        if reason != "repeat-call" and self._counted_evaluation != self.evaluation:
+            self._counted_evaluation = self.evaluation
+            self.consecutive_forecasts = 0 if full else self.consecutive_forecasts + 1
+
+    def cache_bytes(self) -> int:
+        return self.bank.bytes_held() + (self.probe_bank.bytes_held() if self.probe_bank is not None else 0)
 
     def release(self) -> None:
         """Free every cached tensor; the statistics stay for the report."""
         self.bank.release()
+        if self.probe_bank is not None:
+            self.probe_bank.release()
         self._seen.clear()

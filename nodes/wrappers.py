@@ -18,8 +18,10 @@ import logging
 
 import torch
 
+from ..taylor_core import StepPlan
 from .config import ForecastConfig
 from .families import family_of, resolve_layout
+from .report import report_lines
 from .residual import ACTIVE_PASS, ForecastUnavailable, ResidualPass
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
 
@@ -50,8 +52,8 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
     try:
         return executor(*args, **kwargs)
     finally:
-        logger.info("%s %s, level %s", LOG_PREFIX, run.stats.summary(run.num_steps), run.level)
-        logger.info("%s map: %s", LOG_PREFIX, run.stats.step_map(run.num_steps, run.forecast_char))
+        for line in report_lines(run):
+            logger.info("%s %s", LOG_PREFIX, line)
         run.release()
         guider.model_options = original_options
 
@@ -93,7 +95,13 @@ def _resolve_layouts(run: RunState, diffusion_model: torch.nn.Module) -> None:
 
 
 def _degrade(run: RunState, why: str) -> None:
-    logger.warning("%s %s: falling back to level=output for this run", LOG_PREFIX, why)
+    if run.gate is not None:
+        logger.warning("%s %s: the gate needs the model's blocks; computing every step of this run", LOG_PREFIX,
+                       why)
+        run.plan = StepPlan((True,) * run.num_steps)
+        run.gate = None
+    else:
+        logger.warning("%s %s: falling back to level=output for this run", LOG_PREFIX, why)
     run.level = "output"
     run.layouts = None
 
@@ -111,16 +119,12 @@ def _output_call(run: RunState, plan: CallPlan, x: torch.Tensor, t: torch.Tensor
             return (x.float() - sigma * eps.float()).to(x.dtype)
         logger.warning("%s forecast at step %d is not finite: computing it in full", LOG_PREFIX, plan.step)
         run.forget(plan)
-        plan = _as_full(plan, "non-finite")
+        plan = plan.as_full("non-finite")
     denoised = compute()
     run.note(plan, True, plan.reason)
     if plan.record:
         run.record(plan, "output", (x.float() - denoised.float()) / sigma)
     return denoised
-
-
-def _as_full(plan: CallPlan, reason: str) -> CallPlan:
-    return CallPlan(plan.step, plan.sigma, plan.time, True, plan.record, reason, plan.chunks)
 
 
 def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
@@ -131,7 +135,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
     except ForecastUnavailable as exc:
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
-        plan = _as_full(plan, "non-finite")
+        plan = plan.as_full("non-finite")
         active = ResidualPass(run, plan)
         ACTIVE_PASS.set(active)
         out = compute()
@@ -139,14 +143,14 @@ def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
         ACTIVE_PASS.reset(token)
     missing = active.expected_stacks() - active.finished
     if not missing:
-        run.note(plan, plan.full, plan.reason)
+        run.note(plan, not active.forecast, plan.reason, active.gate_error)
         return out
     # The model did not call our block replacements as its adapter says (another node replaced them, or a
     # model variant runs its blocks differently): never trust a half-skipped result.
     _degrade(run, f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace")
     run.forget(plan)
-    run.note(plan, True, plan.reason if plan.full else "adapter-mismatch")
-    return out if plan.full else compute()
+    run.note(plan, True, plan.reason if not active.forecast else "adapter-mismatch")
+    return compute() if active.forecast else out
 
 
 def install_wrappers(model_patcher, config: ForecastConfig, level: str) -> None:

@@ -21,19 +21,20 @@ def format_bytes(n: int) -> str:
 
 
 class RunStats:
-    """Records ``(step, sigma, full, reason)`` per model evaluation; ``step`` is the sampling-step index.
+    """Records ``(step, sigma, full, reason, gate_error)`` per model evaluation; ``step`` is the sampling-step
+    index, ``gate_error`` the confidence gate's relative L1 error of that evaluation (None when not gated).
 
     Several evaluations may share a step (multi-evaluation samplers); a step counts as full in
     the map when any of its evaluations was full.
     """
 
     def __init__(self) -> None:
-        self._records: list[tuple[int, float, bool, str]] = []
+        self._records: list[tuple[int, float, bool, str, float | None]] = []
         self._peak_cache_bytes = 0
 
-    def record(self, step: int, sigma: float, full: bool, reason: str = "") -> None:
-        """Add one evaluation; ``reason`` e.g. "schedule", "warmup", "no-history", "non-finite"."""
-        self._records.append((int(step), float(sigma), bool(full), reason))
+    def record(self, step: int, sigma: float, full: bool, reason: str = "", gate_error: float | None = None) -> None:
+        """Add one evaluation; ``reason`` e.g. "schedule", "gate", "no-history", "non-finite"."""
+        self._records.append((int(step), float(sigma), bool(full), reason, gate_error))
 
     def note_cache_bytes(self, n: int) -> None:
         """Report the current cache size in bytes; the peak is kept."""
@@ -45,7 +46,7 @@ class RunStats:
 
     @property
     def full_computes(self) -> int:
-        return sum(full for _, _, full, _ in self._records)
+        return sum(record[2] for record in self._records)
 
     @property
     def forecasts(self) -> int:
@@ -54,7 +55,7 @@ class RunStats:
     @property
     def fallbacks(self) -> int:
         """Evaluations whose reason is in ``FALLBACK_REASONS``."""
-        return sum(reason in FALLBACK_REASONS for *_, reason in self._records)
+        return sum(record[3] in FALLBACK_REASONS for record in self._records)
 
     @property
     def compute_ratio(self) -> float:
@@ -69,7 +70,7 @@ class RunStats:
     def step_map(self, num_steps: int, forecast_char: str = "T") -> str:
         """Per step: ``F`` if any evaluation was full, ``forecast_char`` if none was, ``-`` if never run."""
         cells = ["-"] * num_steps
-        for step, _, full, _ in self._records:
+        for step, _, full, *_ in self._records:
             if 0 <= step < num_steps and cells[step] != "F":
                 cells[step] = "F" if full else forecast_char
         return "".join(cells)
@@ -83,7 +84,7 @@ class RunStats:
         )
 
     def as_dict(self, num_steps: int) -> dict[str, Any]:
-        """JSON-friendly summary; ``records`` lists ``[step, sigma, full, reason]`` per evaluation."""
+        """JSON-friendly summary; ``records`` lists ``[step, sigma, full, reason, gate_error]`` per evaluation."""
         return {
             "steps": num_steps,
             "evaluations": self.evaluations,

@@ -39,7 +39,7 @@ def test_counts_ratio_map_and_peak():
     data = json.loads(json.dumps(stats.as_dict(8)))
     assert data["step_map"] == "FFTFFTTF"
     assert (data["full_computes"], data["forecasts"], data["fallbacks"]) == (5, 4, 1)
-    assert data["records"][-1] == [3, 0.6, True, "non-finite"]
+    assert data["records"][-1] == [3, 0.6, True, "non-finite", None]
     assert len(data["records"]) == 9
 
 

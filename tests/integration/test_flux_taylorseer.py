@@ -32,16 +32,8 @@ def apply(host, model, interval=4, max_order=2, warmup=3, tail=1, level="residua
     return node.apply(model, interval, max_order, warmup, tail, start, end, level, clock, cache_device)[0]
 
 
-@pytest.fixture(scope="module")
-def flux(host):
-    model = host.tiny_flux(seed=0)
-    host.ksample(model, host.flux_cond(1), host.flux_cond(2), host.empty_latent(), steps=2)  # warm-up
-    return model
 
 
-@pytest.fixture(scope="module")
-def conds(host):
-    return host.flux_cond(1), host.flux_cond(2)
 
 
 @pytest.mark.parametrize("level", ["residual", "output"])

@@ -1,0 +1,67 @@
+"""CG-Taylor Gate through ComfyUI's real samplers on the tiny Flux: exactness and the cap's schedule."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from test_flux_taylorseer import FLUX_STACKS
+
+STEPS = 20
+
+
+def gate(host, model, threshold, max_consecutive=0, warmup=3, tail=1, max_order=1, first_block_order=1,
+         start=0.0, end=1.0):
+    node = host.node("CGTaylorGate")
+    return node.apply(model, threshold, max_order, first_block_order, warmup, tail, start, end, max_consecutive,
+                      "sigma", "auto")[0]
+
+
+def capped_full_steps(num_steps: int, cap: int, warmup: int, tail: int) -> list[int]:
+    """With a gate that always trusts its probe, the cap alone decides: after the forced steps, ``cap``
+    forecasts then one full step, written out independently of the implementation."""
+    full, run = [], 0
+    for i in range(num_steps):
+        if i == 0 or i < warmup or i >= num_steps - tail or run >= cap:
+            full.append(i)
+            run = 0
+        else:
+            run += 1
+    return full
+
+
+@pytest.mark.parametrize("cfg", [1.0, 3.0])
+def test_threshold_zero_is_bit_identical(host, flux, conds, cfg):
+    reference = host.ksample(flux, *conds, host.empty_latent(), steps=10, cfg=cfg)
+    assert torch.equal(host.ksample(gate(host, flux, 0.0), *conds, host.empty_latent(), steps=10, cfg=cfg),
+                       reference)
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4])
+def test_huge_threshold_gives_exactly_the_capped_schedule(host, flux, conds, cap):
+    expected = capped_full_steps(STEPS, cap, 3, 1)
+    with host.count_block_calls(flux.model.diffusion_model, FLUX_STACKS) as calls:
+        out = host.ksample(gate(host, flux, 1e9, max_consecutive=cap), *conds, host.empty_latent(), steps=STEPS,
+                           cfg=2.0)
+    assert torch.isfinite(out).all()
+    assert calls["double_blocks"][0] == STEPS  # the probe block runs every step
+    assert calls["double_blocks"][1:] == [len(expected)] * (len(calls["double_blocks"]) - 1)
+    assert calls["single_blocks"] == [len(expected)] * len(calls["single_blocks"])
+
+
+def test_gate_logs_its_errors_and_its_auto_threshold(host, flux, conds, caplog):
+    with caplog.at_level(logging.INFO):
+        host.ksample(gate(host, flux, -1.0, max_consecutive=3), *conds, host.empty_latent(), steps=STEPS)
+    assert "threshold auto = 0.03 for flux" in caplog.text
+    assert "gate errors:" in caplog.text
+
+
+def test_bad_gate_inputs_are_validation_errors(host, flux):
+    node_class = type(host.node("CGTaylorGate"))
+    assert "max_consecutive" in node_class.VALIDATE_INPUTS(max_consecutive=-1)
+    assert "start_percent" in node_class.VALIDATE_INPUTS(start_percent=0.7, end_percent=0.3)
+    assert "first_block_order" in node_class.VALIDATE_INPUTS(first_block_order=9)
+    assert node_class.VALIDATE_INPUTS() is True
+    with pytest.raises(ValueError, match="max_consecutive"):
+        gate(host, flux, 0.1, max_consecutive=-2)
