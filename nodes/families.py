@@ -93,3 +93,10 @@ def resolve_layout(family: FamilySpec, diffusion_model: torch.nn.Module) -> tupl
 def block_counts(family: FamilySpec, diffusion_model: torch.nn.Module) -> dict[str, int]:
     """Number of blocks per block type, for registering one replacement per block index."""
     return {spec.block_type: len(getattr(diffusion_model, spec.attribute, ()) or ()) for spec in family.stacks}
+
+
+def gate_defaults_markdown() -> str:
+    """The README's table of auto gate thresholds, generated from ``FAMILIES`` (a test keeps them equal)."""
+    rows = ["| family | auto threshold | source |", "|---|---|---|"]
+    rows += [f"| {f.name} | {f.gate_threshold:g} | {f.gate_threshold_source} |" for f in FAMILIES.values()]
+    return "\n".join(rows)

@@ -63,7 +63,7 @@ def pack_module(name: str):
 
 
 def seeded_init(module: torch.nn.Module, seed: int) -> None:
-    """Deterministic weights: N(0, 1/fan_in) matrices, small random vectors, unit norm scales."""
+    """Deterministic weights: N(0, 1/fan_in) matrices, small random vectors and buffers, unit norm scales."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in sorted(module.named_parameters()):
@@ -74,6 +74,9 @@ def seeded_init(module: torch.nn.Module, seed: int) -> None:
                 param.fill_(1.0)
             else:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+        for _name, buffer in sorted(module.named_buffers()):  # e.g. MMDiT's pos_embed, created empty
+            if buffer.is_floating_point():
+                buffer.copy_(torch.randn(buffer.shape, generator=generator) * 0.02)
 
 
 TINY_FLUX = {"hidden_size": 128, "num_heads": 2, "axes_dim": [16, 24, 24], "depth": 3, "depth_single_blocks": 3,
@@ -148,3 +151,30 @@ def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, .
     finally:
         for handle in handles:
             handle.remove()
+
+
+TINY_SD3 = {"depth": 2, "context_in_dim": 32, "adm_in_channels": 64}
+
+
+def tiny_sd3(seed: int = 0):
+    """A random-weight SD3 (MMDiT) of hidden 64 x depth: ComfyUI's stock detection loads it, no override.
+    SD3 has no residual adapter here: it exercises the output-level fall-back."""
+    import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
+    import comfy.ops
+
+    hidden = 64 * TINY_SD3["depth"]
+    model = mmdit.OpenAISignatureMMDITWrapper(
+        input_size=None, in_channels=16, out_channels=16, patch_size=2, depth=TINY_SD3["depth"],
+        adm_in_channels=TINY_SD3["adm_in_channels"], num_patches=256, pos_embed_max_size=16,
+        context_embedder_config={"target": "torch.nn.Linear",
+                                 "params": {"in_features": TINY_SD3["context_in_dim"], "out_features": hidden}},
+        operations=comfy.ops.disable_weight_init)
+    seeded_init(model, seed)
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    return load_with_config_override(sd, {})
+
+
+def sd3_cond(seed: int, tokens: int = 6) -> list:
+    generator = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, tokens, TINY_SD3["context_in_dim"], generator=generator),
+             {"pooled_output": torch.randn(1, TINY_SD3["adm_in_channels"], generator=generator)}]]
