@@ -9,10 +9,6 @@ import torch
 from test_flux_taylorseer import FLUX_STACKS, apply, full_steps
 
 
-
-
-
-
 def test_start_after_end_is_a_validation_error(host, flux):
     node_class = type(host.node("TaylorSeerApply"))
     message = node_class.VALIDATE_INPUTS(start_percent=0.8, end_percent=0.2)
