@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 @pytest.fixture(scope="session")
 def host():
     """The real ComfyUI, booted in process (CPU), with this pack loaded from custom_nodes."""
-    import comfy_env
+    import comfy_harness
 
-    comfy_env.boot()
-    return comfy_env
+    comfy_harness.boot()
+    return comfy_harness

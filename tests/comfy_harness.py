@@ -7,7 +7,6 @@ loads it: ``nodes.init_extra_nodes`` imports ``custom_nodes/taylor_forecast`` (a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from contextlib import contextmanager
@@ -16,36 +15,15 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "demo"))
+import comfy_env  # noqa: E402  (demo/comfy_env.py: the one bootstrap of an in-process ComfyUI)
+
 PACK_LINK = "taylor_forecast"
-
-
-def comfy_root() -> Path:
-    value = os.environ.get("COMFYUI_PATH")
-    return Path(value).resolve() if value else REPO / ".host" / "ComfyUI"
-
-
-_booted = False
 
 
 def boot() -> None:
     """Import ComfyUI in CPU mode with its built-in and custom nodes, once per process."""
-    global _booted
-    if _booted:
-        return
-    root = comfy_root()
-    if not (root / "main.py").exists():
-        raise RuntimeError(f"no ComfyUI at {root}: run `python3 scripts/comfy_host.py ensure` first")
-    sys.path.insert(0, str(root))
-    sys.argv = [sys.argv[0], "--cpu"]
-    import comfy.options
-
-    comfy.options.enable_args_parsing()
-    import nodes
-
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-    if "TaylorSeerApply" not in nodes.NODE_CLASS_MAPPINGS:
-        raise RuntimeError(f"ComfyUI did not load the pack from custom_nodes/{PACK_LINK}: see the log above")
-    _booted = True
+    comfy_env.boot()
 
 
 def node(name: str):
