@@ -157,6 +157,9 @@ def install_wrappers(model_patcher, config: ForecastConfig, level: str) -> None:
     """Attach the three wrappers under one key, replacing any earlier TaylorSeer Apply on this clone."""
     import comfy.patcher_extension as ext
 
+    if model_patcher.get_wrappers(ext.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY):
+        logger.info("%s this model already had a TaylorSeer Apply or CG-Taylor Gate: the later one replaces it",
+                    LOG_PREFIX)
     for wrapper_type in (ext.WrappersMP.OUTER_SAMPLE, ext.WrappersMP.PREDICT_NOISE, ext.WrappersMP.APPLY_MODEL):
         model_patcher.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
     model_patcher.add_wrapper_with_key(ext.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY,

@@ -65,3 +65,14 @@ def test_bad_gate_inputs_are_validation_errors(host, flux):
     assert node_class.VALIDATE_INPUTS() is True
     with pytest.raises(ValueError, match="max_consecutive"):
         gate(host, flux, 0.1, max_consecutive=-2)
+
+
+def test_a_second_node_on_the_same_model_replaces_the_first(host, flux, conds, caplog):
+    """TaylorSeer Apply then CG-Taylor Gate on one chain: only the gate runs (no double skip), and a gate of
+    threshold 0 after it gives the unpatched output."""
+    taylorseer = host.node("TaylorSeerApply").apply(flux, 2, 1, 1, 0, 0.0, 1.0, "residual", "sigma", "auto")[0]
+    with caplog.at_level(logging.INFO):
+        chained = gate(host, taylorseer, 0.0)
+    assert "the later one replaces it" in caplog.text
+    reference = host.ksample(flux, *conds, host.empty_latent(), steps=8)
+    assert torch.equal(host.ksample(chained, *conds, host.empty_latent(), steps=8), reference)
