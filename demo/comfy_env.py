@@ -20,7 +20,8 @@ def comfy_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     for candidate in candidates:
         if candidate and (Path(candidate) / "comfy" / "model_detection.py").is_file():
             return Path(candidate).resolve()
-    raise SystemExit("ComfyUI not found: pass --comfyui PATH, set COMFYUI_PATH or run scripts/comfy_host.py ensure")
+    raise SystemExit("ComfyUI not found: pass --comfyui PATH, set COMFYUI_PATH "
+                     "or run scripts/comfy_host.py ensure")
 
 
 def setup(explicit: str | os.PathLike[str] | None = None, cpu: bool = True) -> Path:

@@ -129,19 +129,20 @@ class Bench:
         return Result(*(statistics.mean(column) for column in zip(*rows)))
 
 
-def taylorseer(model, interval: int, max_order: int, level: str = "residual", warmup: int = 3, tail: int = 1):
+def taylorseer(model, interval: int, max_order: int, level: str = "residual", warmup: int = 3, tail: int = 1,
+               clock: str = "step"):
     import nodes
 
     return nodes.NODE_CLASS_MAPPINGS["TaylorSeerApply"]().apply(
-        model, interval, max_order, warmup, tail, 0.0, 1.0, level, "sigma", "auto")[0]
+        model, interval, max_order, warmup, tail, 0.0, 1.0, level, clock, "auto")[0]
 
 
 def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 1,
-            warmup: int = 3, tail: int = 1):
+            warmup: int = 3, tail: int = 1, clock: str = "step"):
     import nodes
 
     return nodes.NODE_CLASS_MAPPINGS["CGTaylorGate"]().apply(
-        model, threshold, max_order, first_block_order, warmup, tail, 0.0, 1.0, max_consecutive, "sigma",
+        model, threshold, max_order, first_block_order, warmup, tail, 0.0, 1.0, max_consecutive, clock,
         "auto")[0]
 
 

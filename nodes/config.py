@@ -25,13 +25,13 @@ class ForecastConfig:
     """
 
     interval: int = 4
-    max_order: int = 2
+    max_order: int = 1
     warmup_steps: int = 3
     tail_steps: int = 1
     start_percent: float = 0.0
     end_percent: float = 1.0
     level: str = "residual"
-    clock: str = "sigma"
+    clock: str = "step"
     cache_device: str = "auto"
     factor_dtype: str = "float32"
     gate_threshold: float | None = None

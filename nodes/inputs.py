@@ -31,8 +31,9 @@ def storage_inputs() -> dict:
     d = DEFAULTS
     return {
         "clock": (list(CLOCKS), {"default": d.clock, "tooltip":
-                  "Time axis of the Taylor series: sigma (the noise level; right for uneven schedules and "
-                  "multi-step samplers) or the step index (the paper's choice)."}),
+                  "Time axis of the Taylor series: step (the sampling step, fractional for the extra "
+                  "evaluations of multi-step samplers; measured closer to the uncached image) or sigma "
+                  "(the noise level itself)."}),
         "cache_device": (list(CACHE_DEVICES), {"default": d.cache_device, "tooltip":
                          "auto: keep the forecast factors on the model's device; cpu: offload them to system "
                          "memory (slower, saves GPU memory)."}),

@@ -73,21 +73,51 @@ def tiny_flux_state_dict(seed: int = 0, **overrides) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
-def load_with_config_override(sd: dict[str, torch.Tensor], override: dict):
-    """ComfyUI's own detection on ``sd``, then the test-only override of what detection cannot read from
-    shapes (Flux's head count and rope axes), then ComfyUI's model class, weights and ModelPatcher."""
+def model_config_with_override(sd: dict[str, torch.Tensor], override: dict):
+    """ComfyUI's own detection on ``sd`` (real or ``meta`` tensors), then the test-only override of what
+    detection cannot read from shapes (Flux's head count and rope axes): a ComfyUI model config."""
+    import comfy.model_detection
+
+    unet_config = comfy.model_detection.detect_unet_config(sd, "")
+    unet_config.update(override)
+    return comfy.model_detection.model_config_from_unet_config(unet_config, sd)
+
+
+def load_with_config_override(sd: dict[str, torch.Tensor], override: dict, metadata: dict[str, str] | None = None):
+    """``model_config_with_override``, then ComfyUI's model class, weights and ModelPatcher, in float32.
+    With ``metadata`` holding ``_quantization_metadata`` the model gets ComfyUI's mixed-precision layers, as
+    ``comfy.sd.load_diffusion_model_state_dict`` would give them (float32 compute on CPU)."""
     import comfy.model_detection
     import comfy.model_management
     import comfy.model_patcher
 
-    unet_config = comfy.model_detection.detect_unet_config(sd, "")
-    unet_config.update(override)
-    model_config = comfy.model_detection.model_config_from_unet_config(unet_config, sd)
-    model_config.set_inference_dtype(torch.float32, None)
+    sd = dict(sd)  # ComfyUI pops the keys it loads
+    model_config = model_config_with_override(sd, override)
+    layer_quant_config = comfy.model_detection.detect_layer_quantization(dict(metadata or {}))
+    if layer_quant_config:
+        model_config.layer_quant_config = layer_quant_config
+    model_config.set_inference_dtype(torch.float32, torch.float32 if layer_quant_config else None)
     model = model_config.get_model(sd, "")
     model.load_model_weights(sd, "")
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                             offload_device=comfy.model_management.unet_offload_device())
+
+
+FLUX_OVERRIDE = {k: TINY_FLUX[k] for k in ("num_heads", "axes_dim")}
+
+
+def fp8_quantize(path: str, policy: str = "standard", override: dict | None = None):
+    """The FP8 Loader's own planning and streaming quantization of the safetensors file ``path`` (default
+    settings, ``policy``), with the model config from ComfyUI's stock detection or, for tiny Flux, detection plus
+    the test-only ``override``. Returns the node's ``(QuantizedCheckpoint, LayerPlan)``."""
+    checkpoints, loader, support = (pack_module(f"nodes.{m}") for m in ("fp8_checkpoint", "fp8_loader", "fp8_support"))
+    header = checkpoints.read_header(str(path))
+    keys = header.diffusion_keys("")
+    meta = header.meta_state_dict(keys)
+    config = (support.detect_model_config(meta, header.metadata) if override is None
+              else model_config_with_override(meta, override))
+    diffusion_model = support.meta_diffusion_model(config, meta)
+    return loader.quantize_for_model(header, keys, diffusion_model, loader.FP8Settings(policy=policy))
 
 
 def tiny_flux(seed: int = 0, **overrides):
@@ -150,6 +180,34 @@ def tiny_sd3(seed: int = 0):
     seeded_init(model, seed)
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     return load_with_config_override(sd, {})
+
+
+TINY_WAN = {"dim": 128, "ffn_dim": 256, "num_layers": 3, "text_dim": 4096, "in_dim": 16, "out_dim": 16}
+
+
+def tiny_wan_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random-weight Wan 2.1 (text to video) of dim 128 = one head of 128, which is what ComfyUI's stock
+    detection assumes (``num_heads = dim // 128``): it loads with no override."""
+    import comfy.ldm.wan.model
+    import comfy.ops
+
+    model = comfy.ldm.wan.model.WanModel(model_type="t2v", num_heads=1, operations=comfy.ops.disable_weight_init,
+                                         **TINY_WAN)
+    seeded_init(model, seed)
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def tiny_wan(seed: int = 0):
+    return load_with_config_override(tiny_wan_state_dict(seed), {})
+
+
+def wan_cond(seed: int, tokens: int = 6) -> list:
+    generator = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, tokens, TINY_WAN["text_dim"], generator=generator), {}]]
+
+
+def wan_latent(batch: int = 1, size: int = 16) -> dict:
+    return {"samples": torch.zeros(batch, 16, 1, size, size)}
 
 
 def sd3_cond(seed: int, tokens: int = 6) -> list:
