@@ -23,8 +23,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import comfy_env  # noqa: E402
+from demo_model import ensure_trained  # noqa: E402
 
-MODEL_NAME = "taylor_demo_wan_digits.safetensors"
 CFG = 4.0
 DIGITS_PER_RUN = 2
 
@@ -45,12 +45,7 @@ def load_demo_model():
     """The demo model through ComfyUI's stock loader (trained first if missing)."""
     import comfy.sd
 
-    path = comfy_env.comfy_root() / "models" / "diffusion_models" / MODEL_NAME
-    if not path.exists():
-        import subprocess
-
-        subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(path)], check=True)
-    return comfy.sd.load_diffusion_model(str(path))
+    return comfy.sd.load_diffusion_model(str(ensure_trained(comfy_env.comfy_root())))
 
 
 def _conditioning(digit: int | None) -> list:

@@ -16,7 +16,6 @@ import io
 import json
 import re
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,19 +29,11 @@ sys.path.insert(0, str(HERE))
 
 import comfy_host  # noqa: E402
 from comfy_client import ComfyClient, execution_seconds, output_images  # noqa: E402
+from demo_model import ensure_trained  # noqa: E402
 
 WORKFLOW = REPO / "workflows" / "demo_wan_digits_taylorseer_api.json"
-MODEL_NAME = "taylor_demo_wan_digits.safetensors"
 SUMMARY = re.compile(r"\[TaylorSeer\] steps (\d+), evaluations (\d+), full (\d+), forecast (\d+), "
                      r"compute ratio ([\d.]+)x, cache peak ([^,]+)")
-
-
-def ensure_demo_model(root: Path) -> Path:
-    path = root / "models" / "diffusion_models" / MODEL_NAME
-    if not path.exists():
-        print(f"training the demo model into {path} (once; a few minutes on 2 CPU cores)", flush=True)
-        subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(path)], check=True)
-    return path
 
 
 def without_node(prompt: dict, class_type: str) -> dict:
@@ -93,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = comfy_host.comfy_root()
-    ensure_demo_model(root)
+    ensure_trained(root)
     accelerated = json.loads(WORKFLOW.read_text())
     baseline = without_node(accelerated, "TaylorSeerApply")
     args.out.mkdir(parents=True, exist_ok=True)

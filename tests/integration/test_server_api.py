@@ -1,0 +1,57 @@
+"""The shipped demo workflow through a real ComfyUI server and its HTTP API (POST /prompt, /history, /view),
+as a headless user queues it: it runs, TaylorSeer reports, and bad input is refused at validation."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+
+import pytest
+from comfy_harness import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "demo"))
+
+PORT = 8197
+
+
+@pytest.fixture(scope="module")
+def server():
+    import comfy_host
+    from comfy_client import ComfyClient
+    from demo_model import ensure_trained
+
+    ensure_trained(comfy_host.comfy_root())
+    comfy_host.start(PORT)
+    try:
+        yield ComfyClient(comfy_host.server_url(PORT), timeout_s=300), comfy_host.HOST_DIR / f"server-{PORT}.log"
+    finally:
+        comfy_host.stop(PORT)
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return json.loads((REPO / "workflows" / "demo_wan_digits_taylorseer_api.json").read_text())
+
+
+def test_demo_workflow_runs_and_reports(server, workflow):
+    from comfy_client import output_images
+
+    client, log_path = server
+    entry = client.run(workflow)
+    images = output_images(entry)
+    assert len(images) == workflow["5"]["inputs"]["batch_size"]
+    assert client.image(images[0]).startswith(b"\x89PNG")
+    steps = workflow["6"]["inputs"]["steps"]
+    assert f"[TaylorSeer] steps {steps}, evaluations {steps}," in log_path.read_text()
+
+
+def test_bad_input_is_refused_at_validation_with_the_reason(server, workflow):
+    from comfy_client import ComfyError
+
+    client, _log = server
+    bad = copy.deepcopy(workflow)
+    bad["2"]["inputs"].update(start_percent=0.9, end_percent=0.1)
+    with pytest.raises(ComfyError, match=r"start_percent \(0.9\) is after end_percent \(0.1\)"):
+        client.queue(bad)
