@@ -132,7 +132,7 @@ def taylorseer(model, interval: int, max_order: int, level: str = "residual", wa
         model, interval, max_order, warmup, tail, 0.0, 1.0, level, clock, "auto")[0]
 
 
-def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 1,
+def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 2,
             warmup: int = 3, tail: int = 1, clock: str = "step"):
     import nodes
 
@@ -205,7 +205,7 @@ def main() -> None:
     for level in ("residual", "output"):
         sections.append(f"TaylorSeer, level {level}, warmup 3, tail 1:\n\n"
                         + order_table(bench, level, [2, 3, 4, 5, 6], [0, 1, 2]))
-    sections.append("CG-Taylor Gate sweep (max_order 1, first_block_order 1, warmup 3, tail 1, no cap):\n\n"
+    sections.append("CG-Taylor Gate sweep (max_order 1, first_block_order 2, warmup 3, tail 1, no cap):\n\n"
                     + gate_sweep_table(bench, [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0], 0))
     sections.append("Matched compute (order 1): gate thresholds bisected per seed to the fixed interval's full "
                     "computes:\n\n" + matched_table(bench, [2, 3, 4, 5, 6], 1))

@@ -8,7 +8,7 @@ from .inputs import DEFAULTS, optional_inputs, order_input, storage_inputs, vali
 from .patching import apply_forecasting
 
 AUTO = -1.0
-GATE_DEFAULTS = ForecastConfig(max_order=1, gate_threshold=AUTO, first_block_order=1, max_consecutive=4)
+GATE_DEFAULTS = ForecastConfig(max_order=1, gate_threshold=AUTO, first_block_order=2, max_consecutive=4)
 
 
 class CGTaylorGate:
