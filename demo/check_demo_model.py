@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-# Before torch loads libgomp: threads that spin-wait stall badly (measured 8 s instead of 0.1 s a step)
-# whenever another process shares the two cores; passive waiting costs nothing when they are free.
+# Before torch loads libgomp. Spin-waiting OpenMP threads collapse when another process shares the 2 cores
+# (measured: 8.1 s a training step instead of 0.19 s with passive waiting, beside one busy process); on free
+# cores passive waiting costs about 15 % (0.122 s against 0.105 s). Results are identical either way.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402

@@ -10,7 +10,7 @@ sigma noise``, target ``noise - x0`` (so ``denoised = x - sigma * output``), tim
 latents in model space (``Wan21.process_in`` of the codec's VAE-space latents). 10 % of the samples get the
 null context (CFG). The exponential moving average of the weights is saved with safetensors (atomic rename),
 with the recipe in the metadata key ``taylor_demo_recipe`` (JSON). Deterministic for a given seed and
-thread count; about 4 minutes on 2 CPU cores at the defaults.
+thread count; about 6.5 minutes on 2 free CPU cores at the defaults (0.12 s a step).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-# Before torch loads libgomp: threads that spin-wait stall badly (measured 8 s instead of 0.1 s a step)
-# whenever another process shares the two cores; passive waiting costs nothing when they are free.
+# Before torch loads libgomp. Spin-waiting OpenMP threads collapse when another process shares the 2 cores
+# (measured: 8.1 s a training step instead of 0.19 s with passive waiting, beside one busy process); on free
+# cores passive waiting costs about 15 % (0.122 s against 0.105 s). Results are identical either way.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
@@ -75,12 +76,14 @@ def shifted(sigma: torch.Tensor, shift: float = SHIFT) -> torch.Tensor:
 
 
 def sample_sigmas(batch: int, gen: torch.Generator) -> torch.Tensor:
-    """Training sigmas ``[batch]`` in (0, 1): half shift-8 schedule (uniform t), half logit-normal(0, 1)."""
+    """Training sigmas ``[batch]`` in (0, 1]: ``shifted(t)``, t uniform, i.e. the density of ComfyUI's shift-8
+    schedule itself (about half of the samples above sigma 0.9, 5 % below 0.3, every part covered).
+
+    Measured on this recipe (10 seeds x 10 digits): recognisability 0.94-0.95 with this, 0.91-0.93 with 75 %
+    of it plus 25 % logit-normal(0, 1), 0.87-0.88 with half and half: class identity is decided at high sigma.
+    """
     t = torch.rand(batch, generator=gen)
-    logit_normal = torch.sigmoid(torch.randn(batch, generator=gen))
-    use_shifted = torch.rand(batch, generator=gen) < 0.5
-    sigma = torch.where(use_shifted, shifted(t), logit_normal)
-    return sigma.clamp(1e-4, 1.0)
+    return shifted(t).clamp(1e-4, 1.0)
 
 
 def init_weights(model: torch.nn.Module) -> None:
@@ -214,7 +217,7 @@ def train(args: argparse.Namespace) -> dict:
         "uncond_prob": args.uncond_prob,
         "threads": args.threads,
         "shift": SHIFT,
-        "sigma_sampling": "50% shift-8 uniform t, 50% logit-normal(0, 1)",
+        "sigma_sampling": "shift-8 schedule density: sigma = 8t / (1 + 7t), t uniform",
         "objective": "rectified flow, target noise - x0, timestep sigma*1000, model-space latents",
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
         "codec": {"signal_scale": codec.SIGNAL_SCALE, "direction_seed": codec.DIRECTION_SEED,
