@@ -41,6 +41,7 @@ class CGTaylorGate:
                 **storage_inputs(),
             },
             **optional_inputs(),
+            "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
@@ -57,10 +58,10 @@ class CGTaylorGate:
 
     def apply(self, model, threshold: float, max_order: int, first_block_order: int, warmup_steps: int,
               tail_steps: int, start_percent: float, end_percent: float, max_consecutive: int, clock: str,
-              cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype) -> tuple:
+              cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype, unique_id: str | None = None) -> tuple:
         config = ForecastConfig(max_order=max_order, warmup_steps=warmup_steps, tail_steps=tail_steps,
                                 start_percent=start_percent, end_percent=end_percent, level="residual",
                                 clock=clock, cache_device=cache_device, factor_dtype=factor_dtype,
                                 gate_threshold=threshold, first_block_order=first_block_order,
-                                max_consecutive=max_consecutive)
+                                max_consecutive=max_consecutive, node_id=unique_id)
         return (apply_forecasting(model, config),)

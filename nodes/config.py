@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from ..taylor_core import ConfidenceGate, FixedIntervalSchedule, forced_full_schedule
 
-LEVELS = ("residual", "output")
+LEVELS = ("residual", "output", "modules")
 CLOCKS = ("sigma", "step")
 CACHE_DEVICES = ("auto", "cpu")
 FACTOR_DTYPES = ("float32", "model")
@@ -37,6 +37,8 @@ class ForecastConfig:
     gate_threshold: float | None = None
     first_block_order: int = 1
     max_consecutive: int = 0
+    node_id: str | None = field(default=None, compare=False)
+    """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
 
     @property
     def schedule(self) -> FixedIntervalSchedule:

@@ -1,18 +1,59 @@
-"""Turns a finished run into the lines logged after it (the web badge will read the same data)."""
+"""Turns a finished run into one JSON-safe report: the log lines and the web badge's message both render it."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from .module_level import memory_line
 from .run_state import RunState
 
 
-def report_lines(run: RunState) -> list[str]:
-    """The summary, the per-step map and, for a gated run, every gate error with its verdict."""
-    lines = [f"{run.stats.summary(run.num_steps)}, level {run.level}",
-             f"map: {run.stats.step_map(run.num_steps, run.forecast_char)}"]
-    if run.config.gate_threshold is not None:
-        errors = [f"{step}:{error:.4f}{'' if full else '*'}"
-                  for step, _sigma, full, _reason, error in run.stats.as_dict(run.num_steps)["records"]
-                  if error is not None]
-        lines.append(f"gate errors: {' '.join(errors) or 'none'} (threshold {run.config.gate_threshold:g}; "
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def run_report(run: RunState) -> dict[str, Any]:
+    """The run's report, JSON-safe (no NaN/inf: browsers refuse them), keyed by the patching node's id.
+
+    ``step_map`` has one character per step (``F`` full, ``T``/``R`` forecast, ``-`` not run); ``gate_errors``
+    one entry per step, the gate's relative L1 error of the step's first gated evaluation or None; ``threshold``
+    is the gate's resolved threshold, None for TaylorSeer Apply. ``prompt_id`` is filled by the sender.
+    """
+    stats, steps = run.stats, run.num_steps
+    gate_errors: list[float | None] = [None] * steps
+    for step, _sigma, _full, _reason, error in stats.as_dict(steps)["records"]:
+        if error is not None and 0 <= step < steps and gate_errors[step] is None:
+            gate_errors[step] = _finite_or_none(error)
+    threshold = run.config.gate_threshold
+    return {
+        "node": run.config.node_id,
+        "prompt_id": None,
+        "kind": "taylorseer" if threshold is None else "cg_gate",
+        "level": run.level,
+        "steps": steps,
+        "evaluations": stats.evaluations,
+        "full": stats.full_computes,
+        "forecast": stats.forecasts,
+        "fallbacks": stats.fallbacks,
+        "compute_ratio": stats.compute_ratio,
+        "cache_peak_bytes": stats.peak_cache_bytes,
+        "summary": stats.summary(steps),
+        "step_map": stats.step_map(steps, run.forecast_char),
+        "gate_errors": gate_errors,
+        "threshold": _finite_or_none(threshold),
+        "modules_memory": memory_line(run),  # level modules: its cache beside the residual level's, else None
+    }
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The summary, the per-step map and, for a gated run, every gate error with its verdict (from ``run_report``)."""
+    lines = [f"{report['summary']}, level {report['level']}", f"map: {report['step_map']}"]
+    if report.get("modules_memory"):
+        lines.append(report["modules_memory"])
+    if report["kind"] == "cg_gate":
+        errors = [f"{step}:{error:.4f}{'' if report['step_map'][step] == 'F' else '*'}"
+                  for step, error in enumerate(report["gate_errors"]) if error is not None]
+        lines.append(f"gate errors: {' '.join(errors) or 'none'} (threshold {report['threshold']:g}; "
                      "* = forecast)")
     return lines

@@ -32,10 +32,16 @@ class TaylorSeerApply:
                 "level": (list(LEVELS), {"default": d.level, "tooltip":
                           "residual: run the first block every step and forecast what the other blocks add "
                           "(Flux, Flux 2, Chroma, Wan; other models use output). output: forecast the "
-                          "model's output; works for every model, UNets included."}),
+                          "model's output; works for every model, UNets included. modules: the original "
+                          "TaylorSeer: forecast every block's attention and MLP outputs while modulation, gates "
+                          "and residual adds still run (Flux, Chroma, Wan; other models fall back to residual). "
+                          "The expensive mode: it caches blocks x branches x tokens x hidden x (max_order + 1) "
+                          "values, e.g. 38x the residual level on Flux, about 4.3 GB per order at 1024x1024 in "
+                          "float32 (half with factor_dtype model on bf16); cache_device cpu works with it."}),
                 **storage_inputs(),
             },
             **optional_inputs(),
+            "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
@@ -49,7 +55,7 @@ class TaylorSeerApply:
 
     def apply(self, model, interval: int, max_order: int, warmup_steps: int, tail_steps: int,
               start_percent: float, end_percent: float, level: str, clock: str, cache_device: str,
-              factor_dtype: str = DEFAULTS.factor_dtype) -> tuple:
+              factor_dtype: str = DEFAULTS.factor_dtype, unique_id: str | None = None) -> tuple:
         config = ForecastConfig(interval, max_order, warmup_steps, tail_steps, start_percent, end_percent,
-                                level, clock, cache_device, factor_dtype)
+                                level, clock, cache_device, factor_dtype, node_id=unique_id)
         return (apply_forecasting(model, config),)

@@ -1,12 +1,13 @@
 """The keyed ComfyUI wrappers that run TaylorSeer on a model clone.
 
-- OUTER_SAMPLE: one fresh ``RunState`` per sampling run, its plan logged before sampling, its report logged
-  and every cached tensor freed in ``finally`` (interrupted runs included).
+- OUTER_SAMPLE: one fresh ``RunState`` per sampling run, its plan logged before sampling; in ``finally``
+  (interrupted runs included) every cached tensor freed, its report logged and sent to the front end.
 - PREDICT_NOISE: marks the start of each sampler model evaluation (the unit a full/forecast decision covers).
 - APPLY_MODEL: the step-level entry. It exists on every ComfyUI model (the DIFFUSION_MODEL wrapper does not:
   SD3, Mochi, HunyuanDiT, PixArt lack it), so one entry serves every family. At the output level it
   forecasts the eps-equivalent ``(x - denoised) / sigma`` (the model output itself for eps and flow models);
-  at the residual level it sets the per-call ``ResidualPass`` the block replacements act on.
+  at the residual level it sets the per-call ``ResidualPass`` the block replacements act on, at the modules
+  level a ``ModulePass`` (``nodes/module_level.py``) on the same replacements.
 
 The wrappers are stateless closures over the frozen config: per-run state is looked up at call time.
 """
@@ -21,9 +22,11 @@ import torch
 from ..taylor_core import StepPlan
 from .config import ForecastConfig
 from .families import family_of, resolve_layout
-from .report import report_lines
+from .module_level import ModulePass, module_layout
+from .report import report_lines, run_report
 from .residual import ACTIVE_PASS, ForecastUnavailable, ResidualPass
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
+from .telemetry import send_report
 
 WRAPPER_KEY = "taylor_forecast"
 logger = logging.getLogger("taylor_forecast")
@@ -52,10 +55,12 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
     try:
         return executor(*args, **kwargs)
     finally:
-        for line in report_lines(run):
-            logger.info("%s %s", LOG_PREFIX, line)
         run.release()
         guider.model_options = original_options
+        report = run_report(run)
+        for line in report_lines(report):
+            logger.info("%s %s", LOG_PREFIX, line)
+        send_report(report)
 
 
 def predict_noise_wrapper(executor, *args, **kwargs):
@@ -78,11 +83,14 @@ def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control
 
     if run is None:
         return compute()
-    if run.level == "residual" and run.layouts is None:
-        _resolve_layouts(run, executor.class_obj.diffusion_model)
+    diffusion_model = executor.class_obj.diffusion_model
+    if run.level in ("residual", "modules") and run.layouts is None:
+        _resolve_layouts(run, diffusion_model)
     plan = run.plan_call(t, x, c_crossattn, transformer_options)
     if run.level == "residual":
         return _residual_call(run, plan, compute)
+    if run.level == "modules":
+        return _residual_call(run, plan, compute, lambda p: ModulePass(run, p, diffusion_model))
     return _output_call(run, plan, x, t, compute)
 
 
@@ -92,6 +100,12 @@ def _resolve_layouts(run: RunState, diffusion_model: torch.nn.Module) -> None:
         _degrade(run, f"{type(diffusion_model).__name__} has no residual adapter")
         return
     run.layouts = resolve_layout(family, diffusion_model)
+    if run.level == "modules":
+        run.modules = module_layout(family, diffusion_model, run.layouts)
+        if run.modules is None:
+            logger.warning("%s %s: a block has no module adapter: falling back to level=residual for this run",
+                           LOG_PREFIX, type(diffusion_model).__name__)
+            run.level = "residual"
 
 
 def _degrade(run: RunState, why: str) -> None:
@@ -127,8 +141,10 @@ def _output_call(run: RunState, plan: CallPlan, x: torch.Tensor, t: torch.Tensor
     return denoised
 
 
-def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
-    active = ResidualPass(run, plan)
+def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> torch.Tensor:
+    """One call at a block level: ``make_pass(plan)`` gives the per-call pass (default ``ResidualPass``)."""
+    make_pass = make_pass or (lambda p: ResidualPass(run, p))
+    active = make_pass(plan)
     token = ACTIVE_PASS.set(active)
     try:
         out = compute()
@@ -136,7 +152,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute) -> torch.Tensor:
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
         plan = plan.as_full("non-finite")
-        active = ResidualPass(run, plan)
+        active = make_pass(plan)
         ACTIVE_PASS.set(active)
         out = compute()
     finally:
