@@ -36,7 +36,7 @@ def storage_inputs() -> dict:
                   "(the noise level itself)."}),
         "cache_device": (list(CACHE_DEVICES), {"default": d.cache_device, "tooltip":
                          "auto: keep the forecast factors on the model's device; cpu: offload them to system "
-                         "memory (slower, saves GPU memory)."}),
+                         "memory (slower, saves GPU memory; the choice for level modules on large models)."}),
     }
 
 

@@ -7,6 +7,7 @@ import logging
 
 from .config import ForecastConfig
 from .families import family_of
+from .module_level import unsupported_blocks
 from .residual import install_block_replacements
 from .run_state import LOG_PREFIX
 from .wrappers import install_wrappers
@@ -32,15 +33,21 @@ def apply_forecasting(model, config: ForecastConfig):
         logger.warning("%s CG-Taylor Gate: %s has no block adapter, so no first block to probe: every step is "
                        "computed", LOG_PREFIX, name)
         return patched
-    if family is None and level == "residual":
+    if family is None and level in ("residual", "modules"):
         logger.warning("%s %s has no residual adapter yet: using level=output", LOG_PREFIX, name)
         level = "output"
+    if level == "modules":
+        missing = unsupported_blocks(family, diffusion_model)
+        if missing:
+            logger.warning("%s %s: no module adapter for %s blocks yet: using level=residual", LOG_PREFIX, name,
+                           ", ".join(missing))
+            level = "residual"
     if auto_threshold:
         config = dataclasses.replace(config, gate_threshold=family.gate_threshold)
         logger.info("%s CG-Taylor Gate: threshold auto = %g for %s (%s)", LOG_PREFIX, family.gate_threshold,
                     family.name, family.gate_threshold_source)
-    if level == "residual":
+    if level in ("residual", "modules"):
         hooked = install_block_replacements(patched, family, diffusion_model)
-        logger.info("%s residual level on %s (%d blocks hooked)", LOG_PREFIX, family.name, hooked)
+        logger.info("%s %s level on %s (%d blocks hooked)", LOG_PREFIX, level, family.name, hooked)
     install_wrappers(patched, config, level)
     return patched

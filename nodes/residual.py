@@ -34,6 +34,18 @@ class ForecastUnavailable(RuntimeError):
     """Raised inside the model on a forecast step that cannot be completed; the call is redone in full."""
 
 
+def checked_forecast(run: RunState, plan: CallPlan, feature: str, like: torch.Tensor) -> torch.Tensor:
+    """The forecast of ``feature`` for the call's whole batch, in ``like``'s dtype; ``ForecastUnavailable`` when
+    its shape differs from ``like``'s or it is not finite."""
+    value = run.predict(plan, feature)
+    if value.shape != like.shape:
+        raise ForecastUnavailable(f"forecast of {feature} has shape {tuple(value.shape)}, "
+                                  f"the stream has {tuple(like.shape)}")
+    if not torch.isfinite(value).all():
+        raise ForecastUnavailable(f"forecast of {feature} is not finite")
+    return value.to(like.dtype)
+
+
 class ResidualPass:
     """The state of one model call at the residual level (owned by the APPLY_MODEL wrapper for that call).
 
@@ -88,13 +100,7 @@ class ResidualPass:
             self.run.record(self.plan, PROBE, actual)
 
     def _forecast(self, feature: str, ref: torch.Tensor) -> torch.Tensor:
-        residual = self.run.predict(self.plan, feature)
-        if residual.shape != ref.shape:
-            raise ForecastUnavailable(f"forecast of {feature} has shape {tuple(residual.shape)}, "
-                                      f"the stream has {tuple(ref.shape)}")
-        if not torch.isfinite(residual).all():
-            raise ForecastUnavailable(f"forecast of {feature} is not finite")
-        return residual.to(ref.dtype)
+        return checked_forecast(self.run, self.plan, feature, ref)
 
 
 def _block_replacement(stack: int, block: int, previous: Callable | None) -> Callable:

@@ -90,6 +90,7 @@ class RunState:
         self.consecutive_forecasts = 0
         self._counted_evaluation = -1
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
+        self.modules = None  # modules level: its ModuleLayout (nodes/module_level.py), resolved with layouts
 
     @property
     def forecast_char(self) -> str:
@@ -143,6 +144,8 @@ class RunState:
         """Every forecast key of a chunk at this run's level (the gate's probe excluded)."""
         if self.level == "output":
             return [chunk.key + ("output",)]
+        if self.level == "modules":
+            return [chunk.key + (name,) for name in (self.modules.features if self.modules else ())]
         return [chunk.key + (f"{index}/{stream}",) for index, layout in enumerate(self.layouts or ())
                 if layout.first_skipped is not None for stream in layout.spec.streams]
 
