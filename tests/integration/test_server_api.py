@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 import pytest
-from comfy_harness import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "demo"))
-
-PORT = 8197
+import server_harness
 
 
 @pytest.fixture(scope="module")
-def server():
-    import comfy_host
+def server(request):
     from comfy_client import ComfyClient
-    from demo_model import ensure_trained
 
-    ensure_trained(comfy_host.comfy_root())
-    comfy_host.start(PORT)
-    try:
-        yield ComfyClient(comfy_host.server_url(PORT), timeout_s=300), comfy_host.HOST_DIR / f"server-{PORT}.log"
-    finally:
-        comfy_host.stop(PORT)
+    comfy = server_harness.comfy_server(request)
+    return ComfyClient(comfy.url, timeout_s=300), comfy.log_path
 
 
 @pytest.fixture(scope="module")
 def workflow() -> dict:
-    return json.loads((REPO / "workflows" / "demo_wan_digits_taylorseer_api.json").read_text())
+    return json.loads(server_harness.DEMO_WORKFLOW.read_text())
 
 
 def test_demo_workflow_runs_and_reports(server, workflow):
