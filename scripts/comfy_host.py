@@ -150,15 +150,16 @@ def pid_file(port: int) -> Path:
     return HOST_DIR / f"server-{port}.pid"
 
 
-def start(port: int, timeout_s: float = 120.0) -> None:
-    """Start the server on 127.0.0.1:port in the background and wait until it answers."""
+def start(port: int, timeout_s: float = 120.0, extra_args: tuple[str, ...] = ()) -> None:
+    """Start the server on 127.0.0.1:port in the background and wait until it answers. ``extra_args`` go to
+    ComfyUI's ``main.py`` (e.g. ``--extra-model-paths-config FILE``, ``--output-directory DIR``)."""
     root = comfy_root()
     HOST_DIR.mkdir(exist_ok=True)
     log_path = HOST_DIR / f"server-{port}.log"
     with open(log_path, "w") as out:
         proc = subprocess.Popen(
             [str(host_python()), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-             "--disable-auto-launch"],
+             "--disable-auto-launch", *extra_args],
             cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(port).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout_s
