@@ -167,6 +167,11 @@ TINY_SD3 = {"depth": 2, "context_in_dim": 32, "adm_in_channels": 64}
 def tiny_sd3(seed: int = 0):
     """A random-weight SD3 (MMDiT) of hidden 64 x depth: ComfyUI's stock detection loads it, no override.
     SD3 has no residual adapter here: it exercises the output-level fall-back."""
+    return load_with_config_override(tiny_sd3_state_dict(seed), {})
+
+
+def tiny_sd3_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """The weights of ``tiny_sd3`` (ComfyUI's key format, no prefix)."""
     import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
     import comfy.ops
 
@@ -178,8 +183,7 @@ def tiny_sd3(seed: int = 0):
                                  "params": {"in_features": TINY_SD3["context_in_dim"], "out_features": hidden}},
         operations=comfy.ops.disable_weight_init)
     seeded_init(model, seed)
-    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
-    return load_with_config_override(sd, {})
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
 TINY_WAN = {"dim": 128, "ffn_dim": 256, "num_layers": 3, "text_dim": 4096, "in_dim": 16, "out_dim": 16}
