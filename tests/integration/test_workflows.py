@@ -1,0 +1,252 @@
+"""The shipped workflows against a real ComfyUI server, the way users load and queue them.
+
+- Every UI graph (``workflows/*.json``) against the server's ``/object_info``: node types, widget count, order,
+  types, ranges and combo choices, model files named as in the official template, link types, no dangling link.
+- The committed files are what ``scripts/build_workflows.py`` builds from the installed templates and the
+  server's node definitions: a node whose inputs change fails here until the workflows are rebuilt.
+- ComfyUI's template browser lists them, with their thumbnails, from the pack's ``workflows/`` folder.
+- Every API graph (``workflows/api/*_api.json``), unmodified, passes the server's own validation (``POST
+  /prompt``) with stand-in files of the official names in a temporary models folder; its run then stops at the
+  first stand-in that is not a real model (an empty file), as expected.
+- ``E2E`` graphs run to their saved image or video with tiny models of the right architecture under the
+  official names (``workflow_stand_in_models``); the test shrinks the latent and the steps. Substituted there,
+  and only there: every text-encoder loader by ``TaylorTestTinyTextEncoder`` (a real ``comfy.sd.CLIP`` around a
+  tiny encoder: the stock T5/UMT5/CLIP encoders have fixed multi-GB sizes in ComfyUI's code), and Flux's
+  UNETLoader by ``TaylorTestConfigUNETLoader`` (ComfyUI's detection plus the test override of Flux's head count,
+  which tiny Flux's shapes cannot carry). Model sampling, TaylorSeer/CG-Taylor, samplers, VAE decoding and saving
+  are the shipped graph's own nodes. The log must show each TaylorSeer Apply's exact plan.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import urllib.request
+
+import pytest
+from comfy_harness import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "demo"))
+sys.path.insert(0, str(REPO / "tests" / "workflow_stand_ins"))
+
+import build_workflows as bw  # noqa: E402
+
+PORT = 8199
+WORKFLOWS = REPO / "workflows"
+UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
+API_GRAPHS = sorted(p.name[:-len("_api.json")] for p in (WORKFLOWS / "api").glob("*_api.json"))
+LOADERS = {"UNETLoader", "CLIPLoader", "DualCLIPLoader", "VAELoader", "CheckpointLoaderSimple", "FP8Loader"}
+FLUX_TEXT = {"context_dim": 32, "pooled_dim": 32}  # tiny Flux: context_in_dim, vec_in_dim (comfy_harness)
+E2E = {  # workflow -> (text encoder widths, UNETLoader substitute or None)
+    "flux1_dev_taylorseer": (FLUX_TEXT, "TaylorTestConfigUNETLoader"),
+    "flux1_dev_cg_taylor_gate": (FLUX_TEXT, "TaylorTestConfigUNETLoader"),
+    "wan2.1_t2v_taylorseer": ({"context_dim": 4096, "pooled_dim": 0}, None),
+    "wan2.2_t2v_14B_taylorseer": ({"context_dim": 4096, "pooled_dim": 0}, None),
+    "sd3.5_large_taylorseer": ({"context_dim": 32, "pooled_dim": 64}, None),  # tiny SD3: context 32, adm 64
+}
+STEPS, SPLIT = 10, 6  # steps of a KSampler run; KSamplerAdvanced pairs run 0..SPLIT and SPLIT..2*SPLIT
+SUMMARY = re.compile(r"\[TaylorSeer\] steps (\d+), evaluations (\d+), full (\d+), forecast (\d+),")
+MAP = re.compile(r"\[TaylorSeer\] map: ([A-Z]+)")
+GATE = re.compile(r"\[TaylorSeer\] gate errors: (.*) \(threshold")
+
+
+def load(name: str, api: bool = False) -> dict:
+    path = WORKFLOWS / "api" / f"{name}_api.json" if api else WORKFLOWS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_files(ui: dict, object_info: dict) -> set[tuple[str, str]]:
+    """(models folder, file) of every model-file widget of the graph."""
+    files = set()
+    for node in ui["nodes"]:
+        if node["type"] not in bw.VIRTUAL_NODES:
+            for name, value in bw.widget_dict(node, object_info[node["type"]]).items():
+                if name in bw.MODEL_FOLDERS:
+                    files.add((bw.MODEL_FOLDERS[name], value))
+    return files
+
+
+def listed_models(ui: dict) -> set[tuple[str, str]]:
+    """(folder, file) of the ``properties.models`` of the graph's active nodes (what the Note and the front end's
+    missing-models dialog list)."""
+    return {(m["directory"], m["name"]) for n in ui["nodes"] if n.get("mode", 0) == 0
+            for m in n.get("properties", {}).get("models", [])}
+
+
+def official_files(ui: dict) -> set[str]:
+    """Every file name the official template the graph was built on loads or lists (``properties.models``)."""
+    template = json.loads(bw.template_path(ui["extra"]["taylor_forecast"]["template"]).read_text(encoding="utf-8"))
+    names = set()
+    for node in template["nodes"]:
+        names |= {m["name"] for m in node.get("properties", {}).get("models", [])}
+        names |= {v for v in node.get("widgets_values") or [] if isinstance(v, str) and v.endswith(".safetensors")}
+    return names
+
+
+@pytest.fixture(scope="module")
+def server(host, tmp_path_factory):
+    """A real ComfyUI server whose extra model paths hold the stand-in files, plus the test-only nodes."""
+    import comfy_host
+    from comfy_client import ComfyClient
+    from workflow_stand_in_models import write_stand_ins
+
+    base = tmp_path_factory.mktemp("workflow_server")
+    files = set().union(*(listed_models(load(name)) for name in UI_GRAPHS))
+    real = write_stand_ins(base / "models", files)
+    config = base / "extra_model_paths.yaml"
+    folders = sorted({folder for folder, _ in files})
+    config.write_text("taylor_workflow_test:\n" + f"    base_path: {base}\n"
+                      + "".join(f"    {f}: models/{f}\n" for f in folders)
+                      + f"    custom_nodes: {REPO / 'tests' / 'workflow_stand_ins'}\n")
+    comfy_host.start(PORT, extra_args=("--extra-model-paths-config", str(config),
+                                       "--output-directory", str(base / "output")))
+    try:
+        url = comfy_host.server_url(PORT)
+        object_info = bw.fetch_object_info(url)
+        yield {"client": ComfyClient(url, timeout_s=300), "url": url, "object_info": object_info,
+               "log": comfy_host.HOST_DIR / f"server-{PORT}.log", "output": base / "output", "real": real}
+    finally:
+        comfy_host.stop(PORT)
+
+
+def test_every_family_ships_a_ui_and_an_api_graph():
+    assert UI_GRAPHS == API_GRAPHS == sorted(s.name for s in bw.SPECS)
+    assert all((WORKFLOWS / f"{name}.jpg").is_file() for name in UI_GRAPHS)
+
+
+@pytest.mark.parametrize("name", UI_GRAPHS)
+def test_ui_graph_matches_the_servers_node_definitions(server, name):
+    from workflow_checks import ui_graph_problems
+
+    ui = load(name)
+    assert ui_graph_problems(ui, server["object_info"], official_files(ui)) == []
+    assert model_files(ui, server["object_info"]) == listed_models(ui)  # the Note and the stand-ins list them all
+
+
+def test_committed_files_are_what_the_script_builds(server):
+    stale_templates = [n for n in UI_GRAPHS if bw.hashlib.sha256(bw.template_path(
+        load(n)["extra"]["taylor_forecast"]["template"]).read_bytes()).hexdigest()
+        != load(n)["extra"]["taylor_forecast"]["template_sha256"]]
+    if stale_templates:
+        pytest.skip(f"the installed comfyui-workflow-templates differ from the ones {stale_templates} were built "
+                    "from: rebuild with scripts/build_workflows.py to compare")
+    built = bw.build_all(server["object_info"], with_thumbnails=False)
+    stale = [p for p, text in built.json_files.items() if (REPO / p).read_text(encoding="utf-8") != text]
+    assert stale == [], "rebuild with: .host/venv/bin/python scripts/build_workflows.py"
+
+
+def test_the_template_browser_lists_them_with_thumbnails(server):
+    with urllib.request.urlopen(server["url"] + "/workflow_templates", timeout=30) as response:
+        listed = json.loads(response.read())
+    assert set(UI_GRAPHS) <= set(listed["taylor_forecast"])
+    assert not any(n.endswith("_api") and n[:-4] in UI_GRAPHS for n in listed["taylor_forecast"])
+    for name in UI_GRAPHS:  # the front end fetches <name>.json and shows <name>.jpg from the pack's route
+        base = f"{server['url']}/api/workflow_templates/taylor_forecast/{name}"
+        with urllib.request.urlopen(base + ".json", timeout=30) as response:
+            assert json.loads(response.read()) == load(name)
+        with urllib.request.urlopen(base + ".jpg", timeout=30) as response:
+            assert response.headers["Content-Type"] == "image/jpeg"
+            assert response.read()[:3] == b"\xff\xd8\xff"
+
+
+def wait_quietly(client, prompt_id: str) -> dict:
+    """The finished history entry, whether the run succeeded or failed."""
+    from comfy_client import ComfyError
+
+    try:
+        return client.wait(prompt_id)
+    except ComfyError:
+        with urllib.request.urlopen(f"{client.server}/history/{prompt_id}", timeout=30) as response:
+            return json.loads(response.read())[prompt_id]
+
+
+@pytest.mark.parametrize("name", API_GRAPHS)
+def test_api_graph_passes_the_servers_validation(server, name):
+    client = server["client"]
+    api = load(name, api=True)
+    assert api == bw.ui_to_api(load(name), server["object_info"])
+    prompt_id = client.queue(api)  # raises ComfyError with the node errors if validation fails
+    entry = wait_quietly(client, prompt_id)
+    errors = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
+    for error in errors:  # validated; then the run stops at the first empty stand-in file, nowhere else
+        assert error["node_type"] in LOADERS or error["exception_message"].startswith("ERROR: clip input is invalid"), \
+            error
+
+
+def tiny_prompt(api: dict, text: dict, unet_loader: str | None) -> dict:
+    """The API graph with the test substitutions (see the module docstring), a 32x32 latent and few steps."""
+    prompt = copy.deepcopy(api)
+    encoder = {"class_type": "TaylorTestTinyTextEncoder", "inputs": dict(text), "_meta": {"title": "stand-in"}}
+    for node_id, node in list(prompt.items()):
+        kind, inputs = node["class_type"], node["inputs"]
+        if kind in ("CLIPLoader", "DualCLIPLoader"):
+            prompt[node_id] = copy.deepcopy(encoder)
+        elif kind == "CheckpointLoaderSimple":  # its CLIP output: the checkpoint stand-in has no text encoder
+            prompt["text_stand_in"] = copy.deepcopy(encoder)
+            for other in prompt.values():
+                for key, value in other["inputs"].items():
+                    if value == [node_id, 1]:
+                        other["inputs"][key] = ["text_stand_in", 0]
+        elif kind == "UNETLoader" and unet_loader:
+            node["class_type"] = unet_loader
+        elif kind in ("EmptySD3LatentImage", "EmptyHunyuanLatentVideo"):
+            inputs.update(width=32, height=32, **({"length": 5} if "length" in inputs else {}))
+        elif kind == "KSampler":
+            inputs["steps"] = STEPS
+        elif kind == "KSamplerAdvanced":
+            inputs["steps"] = 2 * SPLIT
+            inputs.update({k: SPLIT for k in ("start_at_step", "end_at_step") if 0 < inputs[k] < 10000})
+    return prompt
+
+
+def expected_plans(prompt: dict) -> list[str]:
+    """taylor_core's plan of every TaylorSeer Apply node, for the run of the sampler it feeds."""
+    plans = []
+    for node in prompt.values():
+        if node["class_type"] not in bw.SAMPLERS or node["inputs"]["model"][0] not in prompt:
+            continue
+        ours = prompt[node["inputs"]["model"][0]]
+        if ours["class_type"] == "TaylorSeerApply":
+            v, steps = ours["inputs"], node["inputs"]["steps"]
+            if node["class_type"] == "KSamplerAdvanced":
+                steps = min(node["inputs"]["end_at_step"], steps) - node["inputs"]["start_at_step"]
+            plans.append(fixed_schedule(v).plan(steps, [True] * steps).render())
+    return sorted(plans)
+
+
+def fixed_schedule(v: dict):
+    """taylor_core's schedule of a TaylorSeer Apply node's inputs."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from taylor_core.schedule import FixedIntervalSchedule
+
+    return FixedIntervalSchedule(v["interval"], v["warmup_steps"], v["tail_steps"], v["start_percent"],
+                                 v["end_percent"])
+
+
+@pytest.mark.parametrize("name", sorted(E2E))
+def test_api_graph_runs_to_an_output_with_tiny_models(server, name):
+    client, log = server["client"], server["log"]
+    prompt = tiny_prompt(load(name, api=True), *E2E[name])
+    start = len(log.read_text(errors="replace"))
+    entry = client.run(prompt)
+    files = [item for output in entry["outputs"].values() for items in output.values() if isinstance(items, list)
+             for item in items if isinstance(item, dict) and "filename" in item]
+    assert files, entry["outputs"]
+    for item in files:
+        assert (server["output"] / item["subfolder"] / item["filename"]).stat().st_size > 0
+    text = log.read_text(errors="replace")[start:]
+    ours = [n for n in prompt.values() if n["class_type"] in ("TaylorSeerApply", "CGTaylorGate")]
+    summaries = SUMMARY.findall(text)
+    assert len(summaries) == len(ours), text[-3000:]
+    plans = expected_plans(prompt)
+    if plans:  # fixed interval: exactly the plan; the run really forecast
+        assert sorted(MAP.findall(text)) == plans
+        for _steps, evaluations, full, forecast in summaries:  # counted per evaluation (cond and uncond apart)
+            assert int(full) + int(forecast) == int(evaluations) and int(forecast) > 0
+    else:  # the gate: it measured the first block's forecast on every step it was free to decide
+        (errors,) = GATE.findall(text)
+        assert len(errors.split()) == STEPS - 4, errors  # warm-up 3 and tail 1 are computed without asking
