@@ -64,22 +64,28 @@ def test_interval_one_is_bit_identical_with_cfg(host, flux, conds, wan, wan_cond
     assert torch.equal(patched, reference)
 
 
-def test_flux_forecast_steps_skip_the_branches_and_run_the_modulation(host, flux, conds):
+@pytest.mark.parametrize("uncond_tokens", [6, 40], ids=["batched", "separate"])
+def test_flux_forecast_steps_skip_the_branches_and_run_the_modulation(host, flux, uncond_tokens):
+    """cfg > 1: conds of equal text length run batched (one call per step), 6 vs 40 tokens run separately (two
+    calls per step, each cond with its own caches)."""
     adapters = host.pack_module("nodes.module_adapters")
     dm = flux.model.diffusion_model
     double, single = adapters.FLUX_DOUBLE, adapters.FLUX_SINGLE
-    expected_full = len(full_steps(STEPS, 3, 2, 1))
-    assert expected_full < STEPS
+    calls_per_step = 1 if uncond_tokens == 6 else 2
+    expected_full = len(full_steps(STEPS, 3, 2, 1)) * calls_per_step
+    assert expected_full < STEPS * calls_per_step
+    positive, negative = host.flux_cond(1, tokens=6), host.flux_cond(2, tokens=uncond_tokens)
     with count_calls(dm.double_blocks, double.expensive + double.modulation) as d_calls, \
             count_calls(dm.single_blocks, single.expensive + single.modulation) as s_calls:
-        out = host.ksample(modules(host, flux), *conds, host.empty_latent(), steps=STEPS, cfg=3.5)
+        out = host.ksample(modules(host, flux), positive, negative, host.empty_latent(), steps=STEPS, cfg=3.5)
     assert torch.isfinite(out).all()
     for calls, adapter in ((d_calls, double), (s_calls, single)):
         blocks = len(next(iter(calls.values())))
-        for name in adapter.expensive:  # cond and uncond are batched: one call per evaluation
+        for name in adapter.expensive:
             assert calls[name] == [expected_full] * blocks, name
         for name in adapter.modulation:
-            assert calls[name] == [STEPS] * blocks, name
+            assert calls[name] == [STEPS * calls_per_step] * blocks, name
+    assert not any(module._forward_hooks for module in dm.modules())  # the recording hooks are gone
 
 
 def test_wan_forecast_steps_skip_attention_cross_attention_and_ffn(host, wan, wan_conds):
