@@ -1,0 +1,200 @@
+"""The web badge in a real browser (Debian's chromium + chromium-driver, driven by selenium) against the real
+server serving the real front end (``comfyui-frontend-package``): load the shipped demo workflow with a
+CG-Taylor Gate branch added, queue it from the page, wait for the run, read both badges from the page.
+
+Skipped, with the reason, where no Chromium or chromedriver is installed (``scripts/test.sh`` installs them
+when it runs as root on a system with apt-get). Screenshots go to ``artifacts/browser_badge*.png``; set
+``TAYLOR_UPDATE_DOCS=1`` to also refresh ``docs/badge.png`` (the README's picture).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+import server_harness
+from comfy_harness import REPO
+from test_flux_taylorseer import full_steps
+
+from taylor_core.stats import format_bytes
+
+ARTIFACTS = REPO / "artifacts"
+STEPS = 30
+EXTENSION = "taylor_forecast.badge"
+TS_NODE, GATE_NODE = "2", "9"
+
+
+def _browser_paths() -> tuple[str, str]:
+    browser = os.environ.get("CHROMIUM") or next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    if not browser or not driver:
+        pytest.skip("no Chromium/chromedriver installed (Debian: apt-get install chromium chromium-driver; "
+                    "scripts/test.sh does it when run as root)")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements-dev.txt)")
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = _browser_paths()
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="taylor-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1500,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _graph() -> dict:
+    """The demo workflow plus a CG-Taylor Gate branch on the same model (its own sampler, decode and save)."""
+    graph = json.loads(server_harness.DEMO_WORKFLOW.read_text())
+    graph["5"]["inputs"]["batch_size"] = 2
+    graph["6"]["inputs"].update(seed=201, steps=STEPS)
+    graph[GATE_NODE] = {"class_type": "CGTaylorGate", "_meta": {"title": "CG-Taylor Gate"}, "inputs": {
+        "model": ["1", 0], "threshold": -1.0, "max_order": 1, "first_block_order": 2, "warmup_steps": 3,
+        "tail_steps": 1, "start_percent": 0.0, "end_percent": 1.0, "max_consecutive": 4, "clock": "step",
+        "cache_device": "auto"}}
+    graph["10"] = copy.deepcopy(graph["6"])
+    graph["10"]["inputs"].update(model=[GATE_NODE, 0], seed=202)
+    graph["11"] = {"class_type": "TaylorDemoDigitDecode", "inputs": {"samples": ["10", 0]}}
+    graph["12"] = {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "taylor_gate"}}
+    return graph
+
+
+def _wait(driver, script: str, timeout_s: float, what: str, *args):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script, *args)
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _load(driver, graph: dict, ids: list[str], attempts: int = 3) -> None:
+    """Load the API graph into the page (again if the front end's own start-up restored another graph over it)."""
+    for _ in range(attempts):
+        driver.execute_script("return window.comfyAPI.app.app.loadApiJson(arguments[0], 'taylor_badge_test.json')",
+                              graph)
+        time.sleep(1.0)
+        if driver.execute_script("return arguments[0].every(id => window.comfyAPI.app.app.graph.getNodeById(id)"
+                                 "?.taylorForecastBadge)", ids):
+            return
+    raise AssertionError(f"the page did not keep the loaded graph (nodes {ids} with their badges)")
+
+
+_STATE = """
+const app = window.comfyAPI.app.app;
+const out = {};
+for (const id of arguments[0]) {
+  const node = app.graph.getNodeById(id);
+  const badge = node.taylorForecastBadge;
+  const box = badge.getBoundingClientRect();
+  out[id] = {size: [...node.size], state: badge.dataset.state, text: badge.innerText, badgeHeight: box.height,
+             report: node.taylorForecastReport ?? null, cells: badge.querySelectorAll('.tf-cell').length,
+             fullCells: badge.querySelectorAll('.tf-cell.full').length,
+             thresholdLines: badge.querySelectorAll('.tf-threshold').length,
+             errorDots: badge.querySelectorAll('.tf-error').length};
+}
+return out;
+"""
+
+
+@pytest.fixture(scope="module")
+def run(request, browser):
+    """Open the page, load the graph, queue it from the page; the badges' state before and after the run."""
+    server = server_harness.comfy_server(request)
+    browser.get(server.url + "/")
+    _wait(browser, "const app = window.comfyAPI?.app?.app; return app?.vueAppReady && app.graph?.nodes?.length > 0 "
+                   "&& app.extensions.some(e => e.name === arguments[0])", 120, "the front end and its first graph",
+          EXTENSION)
+    ids = [TS_NODE, GATE_NODE]
+    _load(browser, _graph(), ids)
+    before = browser.execute_script(_STATE, ids)
+    browser.execute_script("window.comfyAPI.app.app.queuePrompt(0, 1)")
+    _wait(browser, "return arguments[0].every(id => window.comfyAPI.app.app.graph.getNodeById(id)"
+                   ".taylorForecastBadge.dataset.state === 'ready')", 300, "both run reports", ids)
+    after = browser.execute_script(_STATE, ids)
+    _screenshots(browser)
+    return before, after, browser.get_log("browser")
+
+
+def test_taylorseer_badge_shows_the_schedule(run):
+    _before, after, _log = run
+    badge = after[TS_NODE]
+    expected = full_steps(STEPS, 3, 3, 1)  # interval, warmup, tail of the shipped workflow
+    assert badge["report"]["node"] == TS_NODE and badge["report"]["kind"] == "taylorseer"
+    assert f"full {len(expected)}/{STEPS} steps" in badge["text"]
+    assert f"{STEPS / len(expected):.2f}x less compute" in badge["text"]
+    assert f"cache peak {format_bytes(badge['report']['cache_peak_bytes'])}," in badge["text"]
+    assert (badge["cells"], badge["fullCells"]) == (STEPS, len(expected))
+    assert badge["thresholdLines"] == 0
+
+
+def test_gate_badge_plots_errors_against_the_threshold(run):
+    _before, after, _log = run
+    badge = after[GATE_NODE]
+    report = badge["report"]
+    assert report["node"] == GATE_NODE and report["kind"] == "cg_gate"  # keyed apart from the TaylorSeer node
+    assert f"full {report['full']}/{STEPS} steps" in badge["text"] and f"threshold {report['threshold']}" in \
+        badge["text"]
+    assert (badge["cells"], badge["fullCells"]) == (STEPS, report["step_map"].count("F"))
+    assert badge["thresholdLines"] == 1
+    assert badge["errorDots"] == sum(e is not None for e in report["gate_errors"]) > 0
+
+
+def test_no_layout_jump_and_no_console_errors_from_the_extension(run):
+    before, after, log = run
+    for node in (TS_NODE, GATE_NODE):
+        assert before[node]["state"] == "idle" and after[node]["state"] == "ready"
+        assert after[node]["size"] == before[node]["size"]
+        assert after[node]["badgeHeight"] == pytest.approx(before[node]["badgeHeight"])
+    ours = [entry["message"] for entry in log
+            if entry["level"] in ("SEVERE", "WARNING") and "taylor_forecast" in entry["message"]]
+    assert not ours
+
+
+def _screenshots(driver) -> None:
+    """The whole page, and a crop of the two patch nodes side by side (the README's picture)."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "browser_badge_page.png"))
+    box = driver.execute_script("""
+      // The two nodes side by side at 100 % zoom, clear of the side bar, the tabs and the floating menus.
+      const app = window.comfyAPI.app.app, canvas = app.canvas, title = LiteGraph.NODE_TITLE_HEIGHT;
+      const nodes = arguments[0].map(id => app.graph.getNodeById(id));
+      const rect = canvas.canvas.getBoundingClientRect(), left = 120 - rect.left, top = 170 - rect.top;
+      let x = 0;
+      for (const node of nodes) { node.pos = [5000 + x, 5000]; x += node.size[0] + 40; }
+      canvas.ds.scale = 1;
+      canvas.ds.offset = [left - 5000, top + title - 5000];
+      canvas.setDirty(true, true);
+      const height = Math.max(...nodes.map(n => n.size[1]));
+      return [120 - 20, 170 - 20, 120 + x, 170 + title + height + 20];
+    """, [TS_NODE, GATE_NODE])
+    time.sleep(1.0)  # the DOM widgets follow the canvas on its next frames
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
+    crop = image.crop(tuple(round(v) for v in box))
+    crop.save(ARTIFACTS / "browser_badge.png")
+    if os.environ.get("TAYLOR_UPDATE_DOCS") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        crop.save(REPO / "docs" / "badge.png")
