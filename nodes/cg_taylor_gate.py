@@ -3,6 +3,7 @@ was accurate (CG-Taylor, arXiv 2508.02240), with the residual level's last-block
 
 from __future__ import annotations
 
+from ..taylor_core import ERROR_BUDGETS
 from .config import ForecastConfig
 from .inputs import DEFAULTS, optional_inputs, order_input, storage_inputs, validation_message, window_inputs
 from .patching import apply_forecasting
@@ -40,7 +41,10 @@ class CGTaylorGate:
                                     "At most this many forecast steps in a row (a safety rail). 0 = no cap."}),
                 **storage_inputs(),
             },
-            **optional_inputs(),
+            **optional_inputs(error_budget=(list(ERROR_BUDGETS), {"default": g.error_budget, "tooltip":
+                "accumulated: the probe errors of consecutive forecast steps add up and their sum must stay "
+                "below the threshold (errors compound along the trajectory; measured closer to the uncached "
+                "image at equal speed). per_step: each step's error alone (the CG-Taylor paper's rule)."})),
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
@@ -58,10 +62,11 @@ class CGTaylorGate:
 
     def apply(self, model, threshold: float, max_order: int, first_block_order: int, warmup_steps: int,
               tail_steps: int, start_percent: float, end_percent: float, max_consecutive: int, clock: str,
-              cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype, unique_id: str | None = None) -> tuple:
+              cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype,
+              error_budget: str = GATE_DEFAULTS.error_budget, unique_id: str | None = None) -> tuple:
         config = ForecastConfig(max_order=max_order, warmup_steps=warmup_steps, tail_steps=tail_steps,
                                 start_percent=start_percent, end_percent=end_percent, level="residual",
                                 clock=clock, cache_device=cache_device, factor_dtype=factor_dtype,
                                 gate_threshold=threshold, first_block_order=first_block_order,
-                                max_consecutive=max_consecutive, node_id=unique_id)
+                                max_consecutive=max_consecutive, error_budget=error_budget, node_id=unique_id)
         return (apply_forecasting(model, config),)

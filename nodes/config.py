@@ -21,7 +21,8 @@ class ForecastConfig:
 
     ``gate_threshold`` None: TaylorSeer's fixed interval decides; a number: the CG-Taylor confidence gate
     decides every step that is not forced full (``interval`` is then unused), probing with the first block's
-    forecast of order ``first_block_order`` and forecasting at most ``max_consecutive`` steps in a row.
+    forecast of order ``first_block_order``, forecasting at most ``max_consecutive`` steps in a row, the
+    probe errors counted per step or accumulated over a run of forecasts (``error_budget``).
     """
 
     interval: int = 4
@@ -37,6 +38,7 @@ class ForecastConfig:
     gate_threshold: float | None = None
     first_block_order: int = 1
     max_consecutive: int = 0
+    error_budget: str = "accumulated"
     node_id: str | None = field(default=None, compare=False)
     """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
 
@@ -50,7 +52,9 @@ class ForecastConfig:
 
     @property
     def gate(self) -> ConfidenceGate | None:
-        return None if self.gate_threshold is None else ConfidenceGate(self.gate_threshold, self.max_consecutive)
+        if self.gate_threshold is None:
+            return None
+        return ConfidenceGate(self.gate_threshold, self.max_consecutive, self.error_budget)
 
     @property
     def torch_factor_dtype(self) -> torch.dtype | None:
@@ -79,7 +83,7 @@ class ForecastConfig:
     def describe(self) -> str:
         decider = (f"interval {self.interval}" if self.gate is None else
                    f"gate threshold {self.gate_threshold:g}, first_block_order {self.first_block_order}, "
-                   f"max_consecutive {self.max_consecutive}")
+                   f"max_consecutive {self.max_consecutive}, error_budget {self.error_budget}")
         return (f"{decider}, max_order {self.max_order}, warmup {self.warmup_steps}, "
                 f"tail {self.tail_steps}, window {self.start_percent:g}-{self.end_percent:g}, "
                 f"clock {self.clock}, cache {self.cache_device}/{self.factor_dtype}")

@@ -40,8 +40,9 @@ def storage_inputs() -> dict:
     }
 
 
-def optional_inputs() -> dict:
-    return {"optional": {
+def optional_inputs(**extra: tuple) -> dict:
+    """The optional inputs both nodes share (factor_dtype), plus ``extra`` ones of a node's own."""
+    return {"optional": {**extra,
         "factor_dtype": (list(FACTOR_DTYPES), {"default": DEFAULTS.factor_dtype, "tooltip":
                          "float32: keep forecast factors in float32 (accurate); model: in the model's dtype "
                          "(half the memory with bf16/fp16 models)."}),

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ..taylor_core import ForecastBank, RunStats, StepPlan, locate_step, relative_l1, time_coordinate, window_flags
+from ..taylor_core import (
+    ForecastBank,
+    GateBudget,
+    RunStats,
+    StepPlan,
+    locate_step,
+    relative_l1,
+    time_coordinate,
+    window_flags,
+)
 from .config import ForecastConfig
 
 RUN_KEY = "taylor_forecast_run"
@@ -88,6 +97,7 @@ class RunState:
         self._decision: tuple[str, str] = (FULL, "first")
         self._seen: set[tuple] = set()
         self.consecutive_forecasts = 0
+        self.gate_budget = GateBudget(self.gate) if self.gate is not None else None
         self._counted_evaluation = -1
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
         self.modules = None  # modules level: its ModuleLayout (nodes/module_level.py), resolved with layouts
@@ -135,6 +145,10 @@ class RunState:
         if self.gate.capped(self.consecutive_forecasts):
             return FULL, "cap"
         return GATE, "gate"
+
+    def gate_verdict(self, error: float) -> tuple[bool, float]:
+        """(whether the gate trusts this evaluation's forecast, the score it compared with the threshold)."""
+        return self.gate_budget.verdict(error)
 
     def resolve_gate(self, forecast: bool) -> None:
         """The gate's verdict for the current evaluation; the other conds of this evaluation follow it."""
@@ -186,6 +200,8 @@ class RunState:
         if reason != "repeat-call" and self._counted_evaluation != self.evaluation:
             self._counted_evaluation = self.evaluation
             self.consecutive_forecasts = 0 if full else self.consecutive_forecasts + 1
+            if full and self.gate_budget is not None:
+                self.gate_budget.reset()
 
     def cache_bytes(self) -> int:
         return self.bank.bytes_held() + (self.probe_bank.bytes_held() if self.probe_bank is not None else 0)

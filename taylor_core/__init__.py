@@ -6,7 +6,7 @@ Depends only on the standard library and torch (no ComfyUI imports).
 from .bank import ForecastBank
 from .clock import CLOCKS, fractional_step, locate_step, time_coordinate
 from .forecaster import NewtonForecaster
-from .gate import ConfidenceGate, forced_full_schedule, relative_l1
+from .gate import ERROR_BUDGETS, ConfidenceGate, GateBudget, forced_full_schedule, relative_l1
 from .quantize import FP8_FORMATS, ErrorSummary, QuantizedWeight, fp8_max, quantize_fp8, relative_error
 from .schedule import FixedIntervalSchedule, StepPlan, window_flags
 from .stats import FALLBACK_REASONS, RunStats, format_bytes
@@ -14,10 +14,12 @@ from .stats import FALLBACK_REASONS, RunStats, format_bytes
 __all__ = [
     "CLOCKS",
     "ConfidenceGate",
+    "ERROR_BUDGETS",
     "ErrorSummary",
     "FALLBACK_REASONS",
     "FP8_FORMATS",
     "FixedIntervalSchedule",
+    "GateBudget",
     "ForecastBank",
     "NewtonForecaster",
     "QuantizedWeight",

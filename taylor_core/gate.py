@@ -28,26 +28,63 @@ def relative_l1(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     return value if torch.isfinite(error) else float("inf")
 
 
+ERROR_BUDGETS = ("accumulated", "per_step")
+
+
 @dataclass(frozen=True)
 class ConfidenceGate:
     """``threshold``: largest relative L1 error of the probe forecast that still allows a forecast (0 never
-    forecasts). ``max_consecutive``: at most this many forecast steps in a row (0 = no cap)."""
+    forecasts). ``max_consecutive``: at most this many forecast steps in a row (0 = no cap).
+
+    ``error_budget`` "per_step" compares each step's probe error with the threshold alone (CG-Taylor's rule);
+    "accumulated" compares the sum of the probe errors of the forecast steps since the last full step, this
+    one included: each forecast step leaves its own error in the trajectory, so a run of forecasts spends one
+    budget (measured closer to the uncached image at equal compute on the demo model: README).
+    """
 
     threshold: float
     max_consecutive: int
+    error_budget: str = "accumulated"
 
     def validate(self) -> None:
         if not self.threshold >= 0.0:
             raise ValueError(f"threshold ({self.threshold}) must be >= 0 (0 = never forecast)")
         if self.max_consecutive < 0:
             raise ValueError(f"max_consecutive ({self.max_consecutive}) must be >= 0 (0 = no cap)")
+        if self.error_budget not in ERROR_BUDGETS:
+            raise ValueError(f"error_budget '{self.error_budget}' is not one of {', '.join(ERROR_BUDGETS)}")
+
+    def score(self, error: float, spent: float) -> float:
+        """What is compared with the threshold at a gated step: its probe error ``error``, plus, with the
+        accumulated budget, ``spent`` (the score of the forecast step just before, 0 after a full step)."""
+        return error + spent if self.error_budget == "accumulated" else error
 
     def capped(self, consecutive_forecasts: int) -> bool:
         """Whether the cap forbids another forecast after ``consecutive_forecasts`` in a row."""
         return self.max_consecutive > 0 and consecutive_forecasts >= self.max_consecutive
 
-    def allows(self, error: float) -> bool:
-        return error < self.threshold
+    def allows(self, score: float) -> bool:
+        return score < self.threshold
+
+
+class GateBudget:
+    """The score a gate carries between steps of one sampling run (owned by that run's state): the budget
+    spent by the current run of forecast steps, 0 after a full step."""
+
+    def __init__(self, gate: ConfidenceGate) -> None:
+        self.gate = gate
+        self.spent = 0.0
+
+    def verdict(self, error: float) -> tuple[bool, float]:
+        """(whether to forecast this step, the score compared with the threshold) for its probe error."""
+        score = self.gate.score(error, self.spent)
+        allowed = self.gate.allows(score)
+        self.spent = score if allowed else 0.0
+        return allowed, score
+
+    def reset(self) -> None:
+        """A full step happened (gated or forced): the next forecast starts a new budget."""
+        self.spent = 0.0
 
 
 def forced_full_schedule(warmup_steps: int, tail_steps: int, start_percent: float,
