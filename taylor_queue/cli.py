@@ -55,10 +55,14 @@ def load_graph(path: Path) -> dict:
 
 def queue_workflow(args: argparse.Namespace, console: Console) -> int:
     graph = console.graph
+    try:
+        overrides = [Override.parse(text) for text in args.overrides]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     server = ComfyServer(args.server)
     object_info = server.object_info()
     try:
-        changes = apply_overrides(graph, [Override.parse(text) for text in args.overrides], object_info)
+        changes = apply_overrides(graph, overrides, object_info)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     for change in changes:
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(load_graph(args.workflow))
         return queue_workflow(args, console)
     except QueueError as exc:
-        (console.say if console else print)(f"error: {exc}", sys.stderr)
+        if console is not None:
+            console.say(f"error: {exc}", sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: the prompt was cancelled on the server", file=sys.stderr)
