@@ -1,6 +1,6 @@
 """ComfyUI's HTTP API as this client uses it: ``/object_info``, ``/prompt``, ``/queue``, ``/interrupt``,
-``/history/<id>``, ``/view``. Standard library only; network failures become ``Unreachable``, refusals
-``ServerError`` with the server's own words."""
+``/history/<id>``, ``/view``. Standard library only; network failures raise ``QueueError`` with
+``Exit.UNREACHABLE``, refusals with ``Exit.SERVER`` and the server's own words."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from .errors import ServerError, Unreachable
+from .errors import Exit, QueueError
 
 REQUEST_TIMEOUT_S = 60.0
 
@@ -40,11 +40,11 @@ class ComfyServer:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
-            raise ServerError(describe_rejection(exc.code, exc.read())) from exc
+            raise QueueError(Exit.SERVER, describe_rejection(exc.code, exc.read())) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise Unreachable(f"cannot reach ComfyUI at {self.url}: {reason}. Is the server running, and is "
-                              "--server its address (e.g. http://127.0.0.1:8188)?") from exc
+            raise QueueError(Exit.UNREACHABLE, f"cannot reach ComfyUI at {self.url}: {reason}. Is the server "
+                             "running, and is --server its address (e.g. http://127.0.0.1:8188)?") from exc
         if raw:
             return body
         return json.loads(body) if body else {}
@@ -53,7 +53,7 @@ class ComfyServer:
         return self.request("/object_info")
 
     def queue(self, prompt: dict[str, Any]) -> str:
-        """``POST /prompt``; the prompt id. A graph the server refuses raises ``ServerError``."""
+        """``POST /prompt``; the prompt id. A graph the server refuses raises ``QueueError`` (``Exit.SERVER``)."""
         return self.request("/prompt", {"prompt": prompt, "client_id": self.client_id})["prompt_id"]
 
     def history(self, prompt_id: str) -> dict[str, Any]:

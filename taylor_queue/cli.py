@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .api import ComfyServer
 from .console import Console
-from .errors import QueueError, UsageError, ValidationError
+from .errors import Exit, QueueError
 from .overrides import Override, apply_overrides
 from .runner import download_outputs, run_graph
 from .validate import check_api_format, validate_graph
@@ -47,9 +47,9 @@ def load_graph(path: Path) -> dict:
         graph = json.loads(path.read_text())
         check_api_format(graph)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise QueueError(Exit.USAGE, f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
+        raise QueueError(Exit.USAGE, f"{path}: {exc}") from exc
     return graph
 
 
@@ -58,20 +58,20 @@ def queue_workflow(args: argparse.Namespace, console: Console) -> int:
     try:
         overrides = [Override.parse(text) for text in args.overrides]
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        raise QueueError(Exit.USAGE, str(exc)) from exc
     server = ComfyServer(args.server)
     object_info = server.object_info()
     try:
         changes = apply_overrides(graph, overrides, object_info)
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        raise QueueError(Exit.USAGE, str(exc)) from exc
     for change in changes:
         console.say(f"set {change}")
     if not args.no_validate:
         problems = validate_graph(graph, object_info)
         if problems:
-            raise ValidationError(f"{args.workflow} does not match the server at {server.url} "
-                                  f"({len(problems)} problem(s); nothing was queued):\n  " + "\n  ".join(problems))
+            raise QueueError(Exit.VALIDATION, f"{args.workflow} does not match the server at {server.url} "
+                             f"({len(problems)} problem(s); nothing was queued):\n  " + "\n  ".join(problems))
     result = run_graph(server, graph, args.timeout, console)
     forecast_nodes = [i for i, node in graph.items() if node["class_type"] in FORECAST_TYPES]
     if forecast_nodes and not result.reports:
@@ -81,7 +81,7 @@ def queue_workflow(args: argparse.Namespace, console: Console) -> int:
     for path in saved:
         console.say(f"saved {path}", sys.stdout)
     console.say(f"done in {result.seconds:.1f} s: prompt {result.prompt_id}, {len(saved)} file(s) in {args.out}")
-    return 0
+    return Exit.DONE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             console.say(f"error: {exc}", sys.stderr)
         else:
             print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted: the prompt was cancelled on the server", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED

@@ -1,39 +1,25 @@
-"""The failures the client reports, each with its exit status (documented in the README)."""
+"""The failures the client reports and the exit status each maps to (documented in the README)."""
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """The process exit status."""
+
+    DONE = 0
+    USAGE = 2  # bad command line or workflow file (argparse's own status too)
+    VALIDATION = 3  # the graph does not match the server's /object_info: nothing was queued
+    SERVER = 4  # the server refused the prompt (node_errors) or failed running it (execution_error)
+    TIMEOUT = 5  # the prompt did not finish within --timeout; it was cancelled on the server
+    UNREACHABLE = 6  # no ComfyUI answers at --server (refused connection, unknown host, lost connection)
+    INTERRUPTED = 130  # Ctrl-C; the prompt was cancelled on the server
+
 
 class QueueError(RuntimeError):
-    """A failure with a readable message; ``exit_code`` is the process exit status it maps to."""
+    """A failure with a readable message and the exit status it maps to."""
 
-    exit_code = 1
-
-
-class UsageError(QueueError):
-    """Bad command line or workflow file (also argparse's status)."""
-
-    exit_code = 2
-
-
-class ValidationError(QueueError):
-    """The graph does not match the server's ``/object_info``: found before anything is queued."""
-
-    exit_code = 3
-
-
-class ServerError(QueueError):
-    """The server rejected the prompt (``node_errors``) or failed running it (``execution_error``)."""
-
-    exit_code = 4
-
-
-class QueueTimeout(QueueError):
-    """The prompt did not finish within ``--timeout``; it was taken off the server's queue."""
-
-    exit_code = 5
-
-
-class Unreachable(QueueError):
-    """No ComfyUI answers at ``--server`` (refused connection, unknown host, network error)."""
-
-    exit_code = 6
+    def __init__(self, exit_code: Exit, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -11,7 +11,7 @@ from typing import Any
 
 from .api import ComfyServer
 from .console import Console
-from .errors import QueueTimeout, ServerError, Unreachable
+from .errors import Exit, QueueError
 from .websocket import WebSocket, WebSocketClosed
 
 REPORT_EVENT = "taylor_forecast.report"
@@ -28,21 +28,25 @@ class RunResult:
 
 def run_graph(server: ComfyServer, graph: dict[str, Any], timeout_s: float, console: Console) -> RunResult:
     """Queue ``graph`` and wait for it. The websocket is opened before queueing so no message is missed.
-    Raises ``ServerError`` (refused or failed), ``QueueTimeout`` (the prompt is then cancelled on the server),
-    ``Unreachable``."""
+    Raises ``QueueError``: ``Exit.SERVER`` (refused or failed), ``Exit.TIMEOUT`` (the prompt is then cancelled
+    on the server), ``Exit.UNREACHABLE``."""
     start = time.monotonic()
     try:
         ws = WebSocket(server.ws_url)
     except OSError as exc:
-        raise Unreachable(f"cannot open the websocket of {server.url}: {exc}") from exc
+        raise QueueError(Exit.UNREACHABLE, f"cannot open the websocket of {server.url}: {exc}") from exc
     with ws:
         prompt_id = server.queue(graph)
         console.say(f"queued prompt {prompt_id}")
         result = RunResult(prompt_id, {})
         try:
             _follow(ws, prompt_id, start + timeout_s, timeout_s, console, result)
-        except (QueueTimeout, KeyboardInterrupt):
+        except KeyboardInterrupt:
             server.cancel(prompt_id)
+            raise
+        except QueueError as exc:
+            if exc.exit_code == Exit.TIMEOUT:
+                server.cancel(prompt_id)
             raise
     result.history = _finished_history(server, prompt_id, start + timeout_s)
     result.seconds = time.monotonic() - start
@@ -63,14 +67,15 @@ def _follow(ws: WebSocket, prompt_id: str, deadline: float, timeout_s: float, co
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise QueueTimeout(f"prompt {prompt_id} did not finish within --timeout {timeout_s:g} s; it was "
-                               "cancelled on the server")
+            raise QueueError(Exit.TIMEOUT, f"prompt {prompt_id} did not finish within --timeout {timeout_s:g} s; "
+                             "it was cancelled on the server")
         try:
             message = ws.recv(remaining)
         except TimeoutError:
             continue
         except (WebSocketClosed, OSError) as exc:
-            raise Unreachable(f"lost the connection to the server while prompt {prompt_id} ran: {exc}") from exc
+            raise QueueError(Exit.UNREACHABLE,
+                             f"lost the connection to the server while prompt {prompt_id} ran: {exc}") from exc
         if isinstance(message, bytes):
             continue  # previews
         event = json.loads(message)
@@ -85,10 +90,10 @@ def _follow(ws: WebSocket, prompt_id: str, deadline: float, timeout_s: float, co
         elif kind == "execution_cached":
             result.cached_nodes = [str(n) for n in data.get("nodes", [])]
         elif kind == "execution_error":
-            raise ServerError(f"{console.label(data.get('node_id'))} ({data.get('node_type')}) failed: "
-                              f"{data.get('exception_type', 'error')}: {str(data.get('exception_message')).strip()}")
+            raise QueueError(Exit.SERVER, f"{console.label(data.get('node_id'))} ({data.get('node_type')}) failed: "
+                             f"{data.get('exception_type', 'error')}: {str(data.get('exception_message')).strip()}")
         elif kind == "execution_interrupted":
-            raise ServerError(f"prompt {prompt_id} was interrupted on the server")
+            raise QueueError(Exit.SERVER, f"prompt {prompt_id} was interrupted on the server")
         elif kind == "execution_success" or (kind == "executing" and data.get("node") is None
                                              and data.get("prompt_id") == prompt_id):
             return
