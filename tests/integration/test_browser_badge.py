@@ -34,7 +34,7 @@ def _browser_paths() -> tuple[str, str]:
     browser = os.environ.get("CHROMIUM") or next(
         (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
     driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
-    if not browser or not driver:
+    if not (browser and driver and os.path.exists(browser) and os.path.exists(driver)):
         pytest.skip("no Chromium/chromedriver installed (Debian: apt-get install chromium chromium-driver; "
                     "scripts/test.sh does it when run as root)")
     return browser, driver
