@@ -76,3 +76,35 @@ def test_a_second_node_on_the_same_model_replaces_the_first(host, flux, conds, c
     assert "the later one replaces it" in caplog.text
     reference = host.ksample(flux, *conds, host.empty_latent(), steps=8)
     assert torch.equal(host.ksample(chained, *conds, host.empty_latent(), steps=8), reference)
+
+
+def _step_of(args: dict) -> int:
+    options = args["transformer_options"]
+    return [float(s) for s in options["sample_sigmas"]].index(float(options["sigmas"][0]))
+
+
+def test_a_non_finite_first_block_is_computed_in_full_and_logged(host, flux, conds, caplog):
+    """Another node's replacement makes the first double block return inf at a step the capped gate would
+    forecast: from there on the model's own stream is non-finite, and the gate never forecasts on top of it:
+    every later step is computed in full (logged), and the steps before follow the cap's schedule."""
+    poison_step, cap = 7, 2
+    assert poison_step not in capped_full_steps(STEPS, cap, 3, 1)
+    computed = set()
+
+    def poison(args, extra):
+        out = extra["original_block"](args)
+        return {**out, "img": torch.full_like(out["img"], float("inf"))} if _step_of(args) == poison_step else out
+
+    def witness(args, extra):
+        computed.add(_step_of(args))
+        return extra["original_block"](args)
+
+    patched = flux.clone()
+    patched.set_model_patch_replace(poison, "dit", "double_block", 0)
+    patched.set_model_patch_replace(witness, "dit", "single_block", len(flux.model.diffusion_model.single_blocks) - 1)
+    with caplog.at_level(logging.WARNING):
+        host.ksample(gate(host, patched, 1e9, max_consecutive=cap), *conds, host.empty_latent(), steps=STEPS)
+    assert f"step {poison_step}: the first block returned non-finite values" in caplog.text
+    assert set(range(poison_step, STEPS)) <= computed
+    assert {step for step in computed if step < poison_step} == {
+        step for step in capped_full_steps(STEPS, cap, 3, 1) if step < poison_step}
