@@ -1,19 +1,56 @@
-"""Where the trained demo model lives, and training it on first use (once; a few CPU minutes)."""
+"""Where the trained demo models live, training them on first use (once; a few CPU minutes), and loading them.
+
+Two architectures, same recipe (``demo/train_digits.py``): ``wan`` (the demo model, a tiny Wan 2.1 that
+ComfyUI's stock detection loads as it is) and ``flux`` (a tiny Flux.1-dev: stock detection plus the head count
+and rope axes from the file's recipe, which detection cannot read from shapes; ComfyUI fixes them at 24 and
+[16, 56, 56], i.e. hidden 3072).
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODEL_NAME = "taylor_demo_wan_digits.safetensors"
+MODEL_NAMES = {"wan": "taylor_demo_wan_digits.safetensors", "flux": "taylor_demo_flux_digits.safetensors"}
+MODEL_NAME = MODEL_NAMES["wan"]
+# Flux: 3000 steps at the default batch take about 12 CPU minutes on 2 free cores; cap the wall time.
+TRAIN_ARGS = {"wan": [], "flux": ["--arch", "flux", "--time-limit", "780"]}
 
 
-def ensure_trained(comfy_root: Path) -> Path:
-    """The demo model in ``comfy_root/models/diffusion_models``, trained there first if it is missing."""
-    path = Path(comfy_root) / "models" / "diffusion_models" / MODEL_NAME
+def ensure_trained(comfy_root: Path, arch: str = "wan") -> Path:
+    """The demo model of ``arch`` in ``comfy_root/models/diffusion_models``, trained there first if missing."""
+    path = Path(comfy_root) / "models" / "diffusion_models" / MODEL_NAMES[arch]
     if not path.exists():
-        print(f"training the demo model into {path} (once; a few minutes on 2 CPU cores)", flush=True)
-        subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(path)], check=True)
+        print(f"training the {arch} demo model into {path} (once; a few minutes on 2 CPU cores)", flush=True)
+        subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(path), *TRAIN_ARGS[arch]],
+                       check=True)
     return path
+
+
+def load_demo_model(comfy_root: Path, arch: str = "wan"):
+    """The ``arch`` demo model as a ComfyUI ModelPatcher (trained first if missing). ``comfy`` must be importable
+    (``comfy_env.setup``). Wan: ``comfy.sd.load_diffusion_model``. Flux: ComfyUI's own detection, model class,
+    weights and patcher, with ``num_heads`` / ``axes_dim`` taken from the recipe in the file's metadata."""
+    import comfy.model_detection
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.sd
+    import comfy.utils
+    import torch
+
+    path = ensure_trained(comfy_root, arch)
+    if arch == "wan":
+        return comfy.sd.load_diffusion_model(str(path))
+    sd, metadata = comfy.utils.load_torch_file(str(path), return_metadata=True)
+    recipe = json.loads(metadata["taylor_demo_recipe"])
+    unet_config = comfy.model_detection.detect_unet_config(sd, "")
+    unet_config.update({k: recipe["config"][k] for k in ("num_heads", "axes_dim")})
+    model_config = comfy.model_detection.model_config_from_unet_config(unet_config, sd)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model(sd, "")
+    model.load_model_weights(sd, "")
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())

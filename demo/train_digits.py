@@ -1,6 +1,16 @@
-"""Train the demo model: a tiny Wan 2.1 text-to-video DiT (ComfyUI's own ``WanModel``) on sklearn's digits.
+"""Train a demo model on sklearn's digits: a tiny Wan 2.1 text-to-video DiT (ComfyUI's own ``WanModel``,
+``--arch wan``, the default) or a tiny Flux.1-dev (ComfyUI's own ``Flux``, ``--arch flux``).
 
-Usage: ``python demo/train_digits.py --out PATH [--steps N] [--seed S] [--comfyui ROOT]``.
+Usage: ``python demo/train_digits.py --out PATH [--arch wan|flux] [--steps N] [--seed S] [--comfyui ROOT]``.
+
+Flux (``--arch flux``): hidden 128, 2 heads (rope axes 16/24/24), 2 double + 2 single blocks, guidance
+embedding (dev), ``context_in_dim`` 4096 (the codec's context), ``vec_in_dim`` 768 (the pooled vector: all
+zeros, the class is in the context only), guidance fixed at ComfyUI's default 3.5. Latents ``[B, 16, 16, 16]``
+(the codec's model-space latent without the frame axis), FLUX model type: timestep = sigma (the model scales it
+by 1000 itself), training sigmas at the density of ComfyUI's Flux schedule (``flux_time_shift(1.15)`` = shift
+e^1.15). ComfyUI's stock detection recovers every size except the head count and rope axes (fixed at
+Flux.1's 24 / [16, 56, 56]), so the file is loaded with those two overridden from the recipe in its metadata
+(``demo_model.load_demo_model``). The Wan description follows.
 
 The config is one that ComfyUI's ``detect_unet_config`` recovers exactly from the tensor shapes (dim 128 =>
 1 head, patch (1, 2, 2), freq_dim 256, text_dim 4096, 16 channels in and out), so the stock loader picks
@@ -21,6 +31,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Before torch loads libgomp. Spin-waiting OpenMP threads collapse when another process shares the 2 cores
@@ -46,6 +57,9 @@ DEFAULTS = {
 }
 SHIFT = 8.0  # comfy.supported_models.WAN21_T2V.sampling_settings["shift"]
 MULTIPLIER = 1000.0  # ModelSamplingDiscreteFlow multiplier: timestep = sigma * 1000
+FLUX_SHIFT = math.exp(1.15)  # ModelSamplingFlux: flux_time_shift(1.15, 1, t) == shifted(t, e^1.15)
+FLUX_GUIDANCE = 3.5  # comfy.model_base.Flux.extra_conds default
+FLUX_POOLED_DIM = 768  # CLIP-L pooled width (vec_in_dim)
 WARMUP_STEPS = 50
 META_KEY = "taylor_demo_recipe"
 
@@ -70,12 +84,36 @@ def wan_config(dim: int, layers: int, ffn_dim: int) -> dict:
     }
 
 
+def flux_config(hidden: int, depth: int, depth_single: int) -> dict:
+    """``Flux`` kwargs of the tiny Flux.1-dev (hidden 128 => 2 heads of 64, rope axes 16 + 24 + 24)."""
+    heads = hidden // 64
+    head_dim = hidden // heads
+    side = (head_dim - 16) // 2
+    return {
+        "image_model": "flux",
+        "in_channels": 16,
+        "out_channels": 16,
+        "vec_in_dim": FLUX_POOLED_DIM,
+        "context_in_dim": 4096,
+        "hidden_size": hidden,
+        "mlp_ratio": 4.0,
+        "num_heads": heads,
+        "depth": depth,
+        "depth_single_blocks": depth_single,
+        "axes_dim": [head_dim - 2 * side, side, side],
+        "theta": 10000,
+        "patch_size": 2,
+        "qkv_bias": True,
+        "guidance_embed": True,
+    }
+
+
 def shifted(sigma: torch.Tensor, shift: float = SHIFT) -> torch.Tensor:
     """ComfyUI's ``time_snr_shift``: the Wan schedule's sigma for an unshifted ``t`` in [0, 1]."""
     return shift * sigma / (1.0 + (shift - 1.0) * sigma)
 
 
-def sample_sigmas(batch: int, gen: torch.Generator) -> torch.Tensor:
+def sample_sigmas(batch: int, gen: torch.Generator, shift: float = SHIFT) -> torch.Tensor:
     """Training sigmas ``[batch]`` in (0, 1]: ``shifted(t)``, t uniform, i.e. the density of ComfyUI's shift-8
     schedule itself (about half of the samples above sigma 0.9, 5 % below 0.3, every part covered).
 
@@ -83,11 +121,12 @@ def sample_sigmas(batch: int, gen: torch.Generator) -> torch.Tensor:
     of it plus 25 % logit-normal(0, 1), 0.87-0.88 with half and half: class identity is decided at high sigma.
     """
     t = torch.rand(batch, generator=gen)
-    return shifted(t).clamp(1e-4, 1.0)
+    return shifted(t, shift).clamp(1e-4, 1.0)
 
 
 def init_weights(model: torch.nn.Module) -> None:
-    """Wan's own initialisation (ComfyUI's ops leave parameters uninitialised)."""
+    """Wan's own initialisation (ComfyUI's ops leave parameters uninitialised); Flux gets the same scheme
+    (xavier Linears, small embedders, zero output layer)."""
     for module in model.modules():
         if isinstance(module, (torch.nn.Linear, torch.nn.Conv3d)):
             torch.nn.init.xavier_uniform_(module.weight.view(module.weight.shape[0], -1))
@@ -98,6 +137,16 @@ def init_weights(model: torch.nn.Module) -> None:
                 torch.nn.init.ones_(module.weight)
             if getattr(module, "bias", None) is not None:
                 torch.nn.init.zeros_(module.bias)
+    if hasattr(model, "final_layer"):  # Flux
+        for name, param in model.named_parameters():
+            if name.endswith(".scale"):  # QK RMSNorm
+                torch.nn.init.ones_(param)
+        for embedder in (model.time_in, model.vector_in, model.guidance_in):
+            for module in embedder.modules():
+                if isinstance(module, torch.nn.Linear):
+                    torch.nn.init.normal_(module.weight, std=0.02)
+        torch.nn.init.zeros_(model.final_layer.linear.weight)
+        return
     for name, param in model.named_parameters():
         if name.endswith("modulation"):
             torch.nn.init.normal_(param, std=param.shape[-1] ** -0.5)
@@ -116,13 +165,39 @@ def lr_at(step: int, steps: int, base_lr: float) -> float:
     return base_lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def build(args: argparse.Namespace) -> tuple[torch.nn.Module, dict, Callable, float]:
+    """(model, config, ``forward(model, x_t, sigma, context)``, schedule shift) of ``args.arch``."""
+    import comfy.ops
+
+    if args.arch == "flux":
+        from comfy.ldm.flux.model import Flux
+
+        config = flux_config(args.dim, args.layers // 2, args.layers - args.layers // 2)
+        model = Flux(**config, operations=comfy.ops.disable_weight_init)
+        # Flux's blocks add to their input in place after normalising it (inference code): the norms get a
+        # copy, so autograd keeps the input they saved (training only; hooks are not saved with the weights).
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.register_forward_pre_hook(lambda _module, inputs: (inputs[0].clone(), *inputs[1:]))
+
+        def forward(net, x_t, sigma, context):
+            batch = x_t.shape[0]
+            return net(x_t, sigma, context, y=torch.zeros(batch, FLUX_POOLED_DIM),
+                       guidance=torch.full((batch,), FLUX_GUIDANCE))
+
+        return model, config, forward, FLUX_SHIFT
+    from comfy.ldm.wan.model import WanModel
+
+    config = wan_config(args.dim, args.layers, args.ffn_dim)
+    model = WanModel(**config, operations=comfy.ops.disable_weight_init)
+    return model, config, lambda net, x_t, sigma, context: net(x_t, sigma * MULTIPLIER, context), SHIFT
+
+
 def train(args: argparse.Namespace) -> dict:
     """Train and save; return the recipe (also written to the file's metadata)."""
     comfy_env.setup(args.comfyui)
     import comfy.latent_formats
-    import comfy.ops
     import digits_codec as codec
-    from comfy.ldm.wan.model import WanModel
     from safetensors.torch import save_file
 
     torch.set_num_threads(args.threads)
@@ -132,13 +207,14 @@ def train(args: argparse.Namespace) -> dict:
 
     images, labels = codec.load_digits()
     x0_all = comfy.latent_formats.Wan21().process_in(codec.encode(images))  # model space [N, 16, 1, 16, 16]
+    if args.arch == "flux":
+        x0_all = x0_all[:, :, 0]  # Flux: images [N, 16, 16, 16]
     labels_t = torch.as_tensor(labels)
     # [11, tokens, 4096]: digits 0..9, then the null context
     contexts = torch.cat([codec.digit_context(d) for d in range(10)] + [codec.digit_context(None)])
     null_index = 10
 
-    config = wan_config(args.dim, args.layers, args.ffn_dim)
-    model = WanModel(**config, operations=comfy.ops.disable_weight_init)
+    model, config, forward, shift = build(args)
     init_weights(model)
     model.train()
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -147,7 +223,7 @@ def train(args: argparse.Namespace) -> dict:
     groups = [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.99))
     n_params = sum(p.numel() for p in params)
-    print(f"WanModel t2v: dim {args.dim}, {args.layers} layers, ffn {args.ffn_dim}, "
+    print(f"{type(model).__name__}: dim {args.dim}, {args.layers} layers, ffn {args.ffn_dim}, "
           f"{n_params / 1e6:.2f} M parameters; {len(labels)} digits, {args.steps} steps of batch "
           f"{args.batch}, {args.threads} threads", flush=True)
 
@@ -158,14 +234,14 @@ def train(args: argparse.Namespace) -> dict:
         idx = torch.randint(0, len(labels), (args.batch,), generator=gen)
         x0 = x0_all[idx]
         noise = torch.randn(x0.shape, generator=gen)
-        sigma = sample_sigmas(args.batch, gen)
-        s = sigma.view(-1, 1, 1, 1, 1)
+        sigma = sample_sigmas(args.batch, gen, shift)
+        s = sigma.view(-1, *[1] * (x0.ndim - 1))
         x_t = (1.0 - s) * x0 + s * noise
         cls = torch.where(torch.rand(args.batch, generator=gen) < args.uncond_prob, null_index, labels_t[idx])
         lr = lr_at(step, args.steps, args.lr)
         for group in opt.param_groups:
             group["lr"] = lr
-        out = model(x_t, sigma * MULTIPLIER, contexts[cls])
+        out = forward(model, x_t, sigma, contexts[cls])
         loss = torch.nn.functional.mse_loss(out.float(), noise - x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,15 +275,16 @@ def train(args: argparse.Namespace) -> dict:
         eval_gen = torch.Generator().manual_seed(10_000 + args.seed)
         idx = torch.randint(0, len(labels), (256,), generator=eval_gen)
         noise = torch.randn(x0_all[idx].shape, generator=eval_gen)
-        sigma = sample_sigmas(256, eval_gen)
-        s = sigma.view(-1, 1, 1, 1, 1)
-        out = model((1.0 - s) * x0_all[idx] + s * noise, sigma * MULTIPLIER, contexts[labels_t[idx]])
+        sigma = sample_sigmas(256, eval_gen, shift)
+        s = sigma.view(-1, *[1] * (x0_all.ndim - 1))
+        out = forward(model, (1.0 - s) * x0_all[idx] + s * noise, sigma, contexts[labels_t[idx]])
         eval_loss = torch.nn.functional.mse_loss(out, noise - x0_all[idx]).item()
     print(f"final training loss (mean of the last logged steps) {last_avg:.4f}; "
           f"EMA eval loss {eval_loss:.4f}; {train_s:.0f} s", flush=True)
 
     recipe = {
-        "format": "taylor-demo-wan-digits/1",
+        "format": f"taylor-demo-{args.arch}-digits/1",
+        "arch": args.arch,
         "seed": args.seed,
         "steps": done,
         "steps_requested": args.steps,
@@ -216,9 +293,11 @@ def train(args: argparse.Namespace) -> dict:
         "ema": args.ema,
         "uncond_prob": args.uncond_prob,
         "threads": args.threads,
-        "shift": SHIFT,
-        "sigma_sampling": "shift-8 schedule density: sigma = 8t / (1 + 7t), t uniform",
-        "objective": "rectified flow, target noise - x0, timestep sigma*1000, model-space latents",
+        "shift": shift,
+        "sigma_sampling": f"schedule density: sigma = s t / (1 + (s - 1) t), s = {shift:.4g}, t uniform",
+        "objective": "rectified flow, target noise - x0, model-space latents, timestep "
+                     + ("sigma (x1000 inside Flux), guidance 3.5, pooled y = 0" if args.arch == "flux"
+                        else "sigma*1000"),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
         "codec": {"signal_scale": codec.SIGNAL_SCALE, "direction_seed": codec.DIRECTION_SEED,
                   "context_seed": codec.CONTEXT_SEED, "context_tokens": codec.CONTEXT_TOKENS},
@@ -244,6 +323,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output .safetensors path")
+    p.add_argument("--arch", choices=("wan", "flux"), default="wan",
+                   help="wan: layers = blocks; flux: layers // 2 double + the rest single blocks")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--batch", type=int, default=DEFAULTS["batch"])
