@@ -6,7 +6,11 @@ module and class name, never by importing ComfyUI here.
 
 Every listed block is reached through ``transformer_options["patches_replace"]["dit"][(block_type, i)]``
 and receives a dict of tensors; ``streams`` names the entries the block returns (and that the residual
-level forecasts).
+level forecasts), ``passthrough`` the entries it also returns that the model uses only inside the stack
+(handed on unchanged by skipped blocks, never forecast). Only models whose forward calls those replacements
+(checked in ComfyUI 0.3.75 and 0.33) are listed; ``OUTPUT_ONLY`` names the families known to have no such
+hook, for the log, and stops a subclass from inheriting its parent's adapter. A model whose blocks are not
+reached as its entry says is caught at run time (``nodes/wrappers.py``) and falls back to the output level.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class StackSpec:
     attribute: str  # the ModuleList attribute on the diffusion model
     streams: tuple[str, ...]  # the dict keys a block returns, e.g. ("img", "txt")
     skip_attribute: str | None = None  # a list of indices the model never calls (Chroma)
+    passthrough: tuple[str, ...] = ()  # returned too, but unused after the stack (e.g. SD3's text): not forecast
 
 
 @dataclass(frozen=True)
@@ -35,21 +40,79 @@ class FamilySpec:
     stacks: tuple[StackSpec, ...]
     gate_threshold: float
     gate_threshold_source: str
+    models: str = ""  # what users know the family as (README support matrix)
+
+
+@dataclass(frozen=True)
+class OutputOnly:
+    """A family whose blocks ComfyUI gives no replacement hook for: ``level = output`` only, and why."""
+
+    name: str
+    models: str
+    reason: str
 
 
 _FLUX_STACKS = (
     StackSpec("double_block", "double_blocks", ("img", "txt"), "skip_mmdit"),
     StackSpec("single_block", "single_blocks", ("img",), "skip_dit"),
 )
+_DOUBLE_SINGLE = (
+    StackSpec("double_block", "double_blocks", ("img", "txt")),
+    StackSpec("single_block", "single_blocks", ("img",)),
+)
+_FLUX_SOURCE = "Flux's (image DiT; not measured on this family)"
+_VIDEO_SOURCE = "HunyuanVideo's (video DiT; not measured on this family)"
+
+
+def _single(attribute: str, passthrough: tuple[str, ...] = ()) -> tuple[StackSpec, ...]:
+    """One uniform stack of ``("double_block", i)`` blocks forecasting the image stream."""
+    return (StackSpec("double_block", attribute, ("img",), passthrough=passthrough),)
+
 
 # (module, class name) of the diffusion model -> its family.
 FAMILIES: dict[tuple[str, str], FamilySpec] = {
-    ("comfy.ldm.flux.model", "Flux"): FamilySpec(  # Flux.1, Kontext, Flux 2
-        "flux", _FLUX_STACKS, 0.03, "CG-Taylor's FLUX.1-dev script"),
+    ("comfy.ldm.flux.model", "Flux"): FamilySpec(
+        "flux", _FLUX_STACKS, 0.03, "CG-Taylor's FLUX.1-dev script", "Flux.1 dev/schnell, Kontext, Flux 2"),
     ("comfy.ldm.chroma.model", "Chroma"): FamilySpec(
-        "chroma", _FLUX_STACKS, 0.03, "Flux's (same block structure; not measured on Chroma)"),
+        "chroma", _FLUX_STACKS, 0.03, "Flux's (same block structure; not measured on Chroma)",
+        "Chroma, Chroma Radiance"),
     ("comfy.ldm.wan.model", "WanModel"): FamilySpec(
-        "wan", (StackSpec("double_block", "blocks", ("img",)),), 0.36, "CG-Taylor's Wan2.1 README"),
+        "wan", _single("blocks"), 0.36, "CG-Taylor's Wan2.1 README",
+        "Wan 2.1, Wan 2.2 (14B high/low pair, 5B), VACE, Camera, S2V, HuMo, Animate"),
+    ("comfy.ldm.hunyuan_video.model", "HunyuanVideo"): FamilySpec(
+        "hunyuan_video", _DOUBLE_SINGLE, 0.08, "CG-Taylor's HunyuanVideo script",
+        "HunyuanVideo, HunyuanVideo 1.5, HunyuanImage 2.1"),
+    ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel"): FamilySpec(
+        "qwen_image", _single("transformer_blocks", ("txt",)), 0.03, _FLUX_SOURCE, "Qwen-Image, Qwen-Image-Edit"),
+    ("comfy.ldm.modules.diffusionmodules.mmdit", "MMDiT"): FamilySpec(
+        "sd3", _single("joint_blocks", ("txt",)), 0.03, _FLUX_SOURCE, "SD3, SD3.5 (MMDiT)"),
+    ("comfy.ldm.lightricks.model", "LTXVModel"): FamilySpec(
+        "ltxv", _single("transformer_blocks"), 0.08, _VIDEO_SOURCE, "LTX-Video"),
+    ("comfy.ldm.genmo.joint_model.asymm_models_joint", "AsymmDiTJoint"): FamilySpec(
+        "mochi", _single("blocks", ("txt",)), 0.08, _VIDEO_SOURCE, "Mochi"),
+    ("comfy.ldm.aura.mmdit", "MMDiT"): FamilySpec(
+        "auraflow", (StackSpec("double_block", "double_layers", ("img", "txt")),
+                     StackSpec("single_block", "single_layers", ("img",))), 0.03, _FLUX_SOURCE, "AuraFlow"),
+    ("comfy.ldm.hydit.models", "HunYuanDiT"): FamilySpec(
+        "hunyuan_dit", _single("blocks"), 0.03, _FLUX_SOURCE, "HunyuanDiT 1.0-1.2"),
+}
+
+_NO_HOOK = "its forward calls no patches_replace block hook"
+OUTPUT_ONLY: dict[tuple[str, str], OutputOnly] = {
+    ("comfy.ldm.lumina.model", "NextDiT"): OutputOnly(
+        "lumina2", "Lumina 2, Z-Image", _NO_HOOK + " (newest ComfyUI: post-block patches only, which cannot skip)"),
+    ("comfy.ldm.hidream.model", "HiDreamImageTransformer2DModel"): OutputOnly("hidream", "HiDream-I1", _NO_HOOK),
+    ("comfy.ldm.cosmos.predict2", "MiniTrainDIT"): OutputOnly("cosmos_predict2", "Cosmos Predict2, Anima", _NO_HOOK),
+    ("comfy.ldm.cosmos.model", "GeneralDIT"): OutputOnly("cosmos", "Cosmos 1", _NO_HOOK),
+    ("comfy.ldm.pixart.pixartms", "PixArtMS"): OutputOnly("pixart", "PixArt Alpha/Sigma", _NO_HOOK),
+    ("comfy.ldm.omnigen.omnigen2", "OmniGen2Transformer2DModel"): OutputOnly("omnigen2", "OmniGen2", _NO_HOOK),
+    ("comfy.ldm.modules.diffusionmodules.openaimodel", "UNetModel"): OutputOnly(
+        "unet", "SD 1.x, SD 2.x, SDXL and other UNets", "a UNet has no transformer block stack"),
+    ("comfy.ldm.wan.ar_model", "CausalWanModel"): OutputOnly(
+        "wan_causal", "autoregressive Wan (newest ComfyUI only)", _NO_HOOK + " (it overrides Wan's forward)"),
+    ("comfy.ldm.lightricks.av_model", "LTXAVModel"): OutputOnly(
+        "ltx2_av", "LTX-2 audio-video (newest ComfyUI only)",
+        "its blocks take and return an (video, audio) tuple, not one stream tensor"),
 }
 
 
@@ -68,12 +131,29 @@ class StackLayout:
     last: int | None
 
 
-def family_of(diffusion_model: torch.nn.Module) -> FamilySpec | None:
+def _lookup(diffusion_model: torch.nn.Module) -> FamilySpec | OutputOnly | None:
+    """The nearest class in the MRO that either table lists."""
     for cls in type(diffusion_model).__mro__:
-        family = FAMILIES.get((cls.__module__, cls.__name__))
-        if family is not None:
-            return family
+        key = (cls.__module__, cls.__name__)
+        entry = FAMILIES.get(key) or OUTPUT_ONLY.get(key)
+        if entry is not None:
+            return entry
     return None
+
+
+def family_of(diffusion_model: torch.nn.Module) -> FamilySpec | None:
+    """The block adapter of ``diffusion_model``, None when it has none (output level only)."""
+    entry = _lookup(diffusion_model)
+    return entry if isinstance(entry, FamilySpec) else None
+
+
+def no_adapter_reason(diffusion_model: torch.nn.Module) -> str:
+    """Why ``diffusion_model`` has no block adapter, for the log (one sentence, no trailing period)."""
+    entry = _lookup(diffusion_model)
+    name = type(diffusion_model).__name__
+    if isinstance(entry, OutputOnly):
+        return f"{name} ({entry.name}: {entry.models}) runs at level=output only: {entry.reason}"
+    return f"{name} has no block adapter in this pack (unknown model family)"
 
 
 def resolve_layout(family: FamilySpec, diffusion_model: torch.nn.Module) -> tuple[StackLayout, ...]:
@@ -93,6 +173,20 @@ def resolve_layout(family: FamilySpec, diffusion_model: torch.nn.Module) -> tupl
 def block_counts(family: FamilySpec, diffusion_model: torch.nn.Module) -> dict[str, int]:
     """Number of blocks per block type, for registering one replacement per block index."""
     return {spec.block_type: len(getattr(diffusion_model, spec.attribute, ()) or ()) for spec in family.stacks}
+
+
+def support_matrix_rows() -> list[tuple[str, str, str, str, str]]:
+    """``(family, models, ComfyUI classes, levels, CG-Taylor Gate)`` per family of both tables and one row for any
+    other model, as the README's support matrix shows them (a test keeps them equal)."""
+    rows = []
+    for tables, levels, gate in ((FAMILIES, "residual, output", "yes"),
+                                 (OUTPUT_ONLY, "output", "no (every step computed, logged)")):
+        for name, entry in {entry.name: entry for entry in tables.values()}.items():
+            classes = ", ".join(f"`{module.removeprefix('comfy.ldm.')}.{cls}`" for (module, cls), e in tables.items()
+                                if e.name == name)
+            rows.append((name, entry.models, classes, levels, gate))
+    rows.append(("other", "any other model", "any", "output", "no (every step computed, logged)"))
+    return rows
 
 
 def gate_defaults_markdown() -> str:

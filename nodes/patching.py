@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
-from .families import family_of
+from .families import family_of, no_adapter_reason
 from .module_level import unsupported_blocks
 from .residual import install_block_replacements
 from .run_state import LOG_PREFIX
@@ -34,8 +35,12 @@ def apply_forecasting(model, config: ForecastConfig):
                        "computed", LOG_PREFIX, name)
         return patched
     if family is None and level in ("residual", "modules"):
-        logger.warning("%s %s has no residual adapter yet: using level=output", LOG_PREFIX, name)
+        logger.warning("%s %s; level %s requested: using level=output", LOG_PREFIX, no_adapter_reason(diffusion_model),
+                       level)
         level = "output"
+    peer = peer_step_cache(patched)
+    if peer is not None:
+        logger.warning("%s %s", LOG_PREFIX, peer_cache_message(peer))
     if level == "modules":
         missing = unsupported_blocks(family, diffusion_model)
         if missing:

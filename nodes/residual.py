@@ -34,6 +34,34 @@ class ForecastUnavailable(RuntimeError):
     """Raised inside the model on a forecast step that cannot be completed; the call is redone in full."""
 
 
+class AdapterMismatch(ForecastUnavailable):
+    """The model's blocks do not take what the family's adapter says (e.g. a stream that is a tuple): the run
+    falls back to the output level."""
+
+
+def _eager(fn: Callable) -> Callable:
+    """Keep ``fn`` out of ``torch.compile`` graphs (TorchCompileModel traces the block replacements): the
+    bookkeeping runs eagerly on real tensors, the blocks themselves stay compilable."""
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    return disable(fn) if disable is not None else fn
+
+
+def stream_copies(args: dict, streams: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Copies of the named block-argument streams (a stack's reference); ``AdapterMismatch`` when one is not
+    a tensor."""
+    for stream in streams:
+        if not isinstance(args.get(stream), torch.Tensor):
+            raise AdapterMismatch(f"block argument '{stream}' is a {type(args.get(stream)).__name__}, not a tensor")
+    return {stream: args[stream].clone() for stream in streams}
+
+
+@_eager
+def _record_residuals(run: RunState, plan: CallPlan, stack: int, out: dict, ref: dict) -> None:
+    for stream, value in ref.items():
+        run.record(plan, f"{stack}/{stream}", out[stream] - value)
+
+
+@_eager
 def checked_forecast(run: RunState, plan: CallPlan, feature: str, like: torch.Tensor) -> torch.Tensor:
     """The forecast of ``feature`` for the call's whole batch, in ``like``'s dtype; ``ForecastUnavailable`` when
     its shape differs from ``like``'s or it is not finite."""
@@ -71,24 +99,27 @@ class ResidualPass:
             return run_block(args)
         streams = layout.spec.streams
         if block == layout.first_skipped:
-            self.refs[stack] = {s: args[s].clone() for s in streams}
+            self.refs[stack] = stream_copies(args, streams)
             if self.run.gate is not None and stack == min(self.expected_stacks()):
                 self._probe(self.refs[stack][streams[0]])
         if not self.forecast:
             out = run_block(args)
-            if block == layout.last:
+            if block == layout.last and stack in self.refs:  # else its first skipped block was replaced by another
                 ref = self.refs.pop(stack)
-                for s in streams:
-                    if self.plan.record:
-                        self.run.record(self.plan, f"{stack}/{s}", out[s] - ref[s])
+                if self.plan.record:
+                    _record_residuals(self.run, self.plan, stack, out, ref)
                 self.finished.add(stack)
             return out
+        handed_on = {s: args[s] for s in layout.spec.passthrough}
         if block != layout.last:
-            return {s: args[s] for s in streams}
+            return {**{s: args[s] for s in streams}, **handed_on}
+        if stack not in self.refs:
+            raise ForecastUnavailable(f"stack {stack}'s first skipped block was not reached through our replacement")
         ref = self.refs.pop(stack)
         self.finished.add(stack)
-        return {s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}
+        return {**{s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}, **handed_on}
 
+    @_eager
     def _probe(self, actual: torch.Tensor) -> None:
         """Gate on the probe (deciding call only) and record it on full calls, as CG-Taylor does."""
         if self.pending_gate:

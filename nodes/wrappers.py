@@ -20,11 +20,12 @@ import logging
 import torch
 
 from ..taylor_core import StepPlan
+from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
-from .families import family_of, resolve_layout
+from .families import family_of, no_adapter_reason, resolve_layout
 from .module_level import ModulePass, module_layout
 from .report import report_lines, run_report
-from .residual import ACTIVE_PASS, ForecastUnavailable, ResidualPass
+from .residual import ACTIVE_PASS, AdapterMismatch, ForecastUnavailable, ResidualPass
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
 from .telemetry import send_report
 
@@ -41,6 +42,10 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
     import comfy.model_patcher
 
     guider = executor.class_obj
+    peer = peer_step_cache(guider.model_patcher, guider.model_options)
+    if peer is not None:
+        logger.warning("%s %s", LOG_PREFIX, peer_cache_message(peer))
+        return executor(*args, **kwargs)
     original_options = guider.model_options
     guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
@@ -87,17 +92,24 @@ def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control
     if run.level in ("residual", "modules") and run.layouts is None:
         _resolve_layouts(run, diffusion_model)
     plan = run.plan_call(t, x, c_crossattn, transformer_options)
+    resets = run.bank.resets
     if run.level == "residual":
-        return _residual_call(run, plan, compute)
-    if run.level == "modules":
-        return _residual_call(run, plan, compute, lambda p: ModulePass(run, p, diffusion_model))
-    return _output_call(run, plan, x, t, compute)
+        out = _residual_call(run, plan, compute)
+    elif run.level == "modules":
+        out = _residual_call(run, plan, compute, lambda p: ModulePass(run, p, diffusion_model))
+    else:
+        out = _output_call(run, plan, x, t, compute)
+    if run.bank.resets != resets:
+        logger.warning("%s step %d: the input's shape changed mid-run (now %s, text %s): its forecast history "
+                       "restarts and the step was computed in full", LOG_PREFIX, plan.step,
+                       tuple(plan.chunks[0].signature[0]), plan.chunks[0].signature[1])
+    return out
 
 
 def _resolve_layouts(run: RunState, diffusion_model: torch.nn.Module) -> None:
     family = family_of(diffusion_model)
     if family is None:
-        _degrade(run, f"{type(diffusion_model).__name__} has no residual adapter")
+        _degrade(run, no_adapter_reason(diffusion_model))
         return
     run.layouts = resolve_layout(family, diffusion_model)
     if run.level == "modules":
@@ -148,6 +160,12 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
     token = ACTIVE_PASS.set(active)
     try:
         out = compute()
+    except AdapterMismatch as exc:
+        _degrade(run, f"the model's blocks do not match the {run.level} adapter ({exc})")
+        run.forget(plan)
+        run.note(plan, True, "adapter-mismatch")
+        ACTIVE_PASS.set(None)
+        return compute()
     except ForecastUnavailable as exc:
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
@@ -158,7 +176,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
     finally:
         ACTIVE_PASS.reset(token)
     missing = active.expected_stacks() - active.finished
-    if not missing:
+    if not missing or not (active.forecast or plan.record):  # a full call that records nothing is exact anyway
         run.note(plan, not active.forecast, plan.reason, active.gate_error)
         return out
     # The model did not call our block replacements as its adapter says (another node replaced them, or a

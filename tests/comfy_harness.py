@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -218,3 +220,137 @@ def sd3_cond(seed: int, tokens: int = 6) -> list:
     generator = torch.Generator().manual_seed(seed)
     return [[torch.randn(1, tokens, TINY_SD3["context_in_dim"], generator=generator),
              {"pooled_output": torch.randn(1, TINY_SD3["adm_in_channels"], generator=generator)}]]
+
+
+# ---- One tiny model per DiT family ComfyUI runs (tests/integration/test_families.py) ---------------------------
+
+def _randn(seed: int, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _ldm_class(path: str):
+    """A ComfyUI model class by dotted path, e.g. ``"comfy.ldm.chroma.model.Chroma"``."""
+    import importlib
+
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """A random-weight model of one family, built by code with ComfyUI's own class and loaded by ComfyUI's
+    detection (``override``: the test-only config keys detection cannot read from shapes; empty = stock).
+
+    ``context``: (tokens, width) of the text conditioning; ``extra(seed)``: the other conditioning entries;
+    ``latent``: the empty latent's shape (batch 1); ``stacks``: the block ModuleLists, in call order."""
+
+    name: str
+    family: str  # the adapter family (nodes/families.py) ComfyUI's class must resolve to
+    cls: str
+    params: dict
+    override: dict
+    context: tuple[int, int]
+    latent: tuple[int, ...]
+    stacks: tuple[str, ...]
+    extra: Callable[[int], dict] = lambda seed: {}
+
+    def state_dict(self, seed: int = 0) -> dict[str, torch.Tensor]:
+        import comfy.ops
+
+        model = _ldm_class(self.cls)(operations=comfy.ops.disable_weight_init, **self.params)
+        seeded_init(model, seed)
+        return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+    def load(self, seed: int = 0):
+        return load_with_config_override(self.state_dict(seed), self.override)
+
+    def cond(self, seed: int, tokens: int | None = None) -> list:
+        return [[_randn(seed, 1, tokens or self.context[0], self.context[1]), self.extra(seed)]]
+
+    def empty_latent(self) -> dict:
+        return {"samples": torch.zeros(self.latent)}
+
+
+def _pooled(width: int) -> Callable[[int], dict]:
+    return lambda seed: {"pooled_output": _randn(seed + 1000, 1, width)}
+
+
+def _mask(tokens: int) -> Callable[[int], dict]:
+    return lambda seed: {"attention_mask": torch.ones(1, tokens, dtype=torch.long)}
+
+
+_HV = {"in_channels": 16, "out_channels": 16, "vec_in_dim": 768, "context_in_dim": 32, "hidden_size": 128,
+       "mlp_ratio": 4.0, "num_heads": 1, "depth": 2, "depth_single_blocks": 2, "axes_dim": [16, 56, 56], "theta": 256,
+       "patch_size": [1, 2, 2], "qkv_bias": True, "guidance_embed": True, "byt5": False, "meanflow": False,
+       "use_cond_type_embedding": False, "vision_in_dim": None}
+_MOCHI = {"depth": 2, "num_heads": 1, "hidden_size_x": 64, "hidden_size_y": 64, "mlp_ratio_x": 192.0, "t5_feat_dim": 32}
+
+TINY_MODELS: dict[str, TinyModel] = {m.name: m for m in (
+    TinyModel("flux", "flux", "comfy.ldm.flux.model.Flux",
+              {"in_channels": 16, "out_channels": 16, "mlp_ratio": 4.0, "theta": 10000, "patch_size": 2,
+               "qkv_bias": True, "guidance_embed": True, **{**TINY_FLUX, "depth": 2, "depth_single_blocks": 2}},
+              FLUX_OVERRIDE, (6, 32), (1, 16, 16, 16), ("double_blocks", "single_blocks"), _pooled(32)),
+    TinyModel("flux2", "flux", "comfy.ldm.flux.model.Flux",
+              {"in_channels": 128, "out_channels": 128, "vec_in_dim": None, "context_in_dim": 32, "hidden_size": 128,
+               "mlp_ratio": 3.0, "num_heads": 2, "depth": 2, "depth_single_blocks": 2, "axes_dim": [16, 16, 16, 16],
+               "theta": 2000, "patch_size": 1, "qkv_bias": False, "guidance_embed": True, "global_modulation": True,
+               "mlp_silu_act": True, "ops_bias": False},
+              {"num_heads": 2, "axes_dim": [16, 16, 16, 16]}, (6, 32), (1, 128, 8, 8),
+              ("double_blocks", "single_blocks"), _pooled(8)),
+    TinyModel("chroma", "chroma", "comfy.ldm.chroma.model.Chroma",
+              {"in_channels": 64, "out_channels": 64, "context_in_dim": 32, "hidden_size": 128, "mlp_ratio": 4.0,
+               "num_heads": 2, "depth": 2, "depth_single_blocks": 2, "axes_dim": [16, 24, 24], "theta": 10000,
+               "patch_size": 2, "qkv_bias": True, "in_dim": 64, "out_dim": 128, "hidden_dim": 64, "n_layers": 1},
+              {"num_heads": 2, "axes_dim": [16, 24, 24], "out_dim": 128, "hidden_dim": 64, "n_layers": 1}, (6, 32),
+              (1, 16, 16, 16), ("double_blocks", "single_blocks"), _pooled(8)),
+    TinyModel("wan", "wan", "comfy.ldm.wan.model.WanModel", {"model_type": "t2v", "num_heads": 1, **TINY_WAN}, {},
+              (6, 4096), (1, 16, 1, 16, 16), ("blocks",)),
+    TinyModel("wan22_5b", "wan", "comfy.ldm.wan.model.WanModel",
+              {"model_type": "t2v", "num_heads": 1, **TINY_WAN, "num_layers": 2, "in_dim": 48, "out_dim": 48}, {},
+              (6, 4096), (1, 48, 1, 16, 16), ("blocks",)),
+    TinyModel("hunyuan_video", "hunyuan_video", "comfy.ldm.hunyuan_video.model.HunyuanVideo", _HV, {}, (6, 32),
+              (1, 16, 2, 16, 16), ("double_blocks", "single_blocks"), _pooled(768)),
+    TinyModel("hunyuan_video15", "hunyuan_video", "comfy.ldm.hunyuan_video.model.HunyuanVideo",
+              {**_HV, "vec_in_dim": None, "use_cond_type_embedding": True, "vision_in_dim": 1152,
+               "guidance_embed": False, "in_channels": 65, "out_channels": 32, "depth_single_blocks": 0},
+              {}, (6, 32), (1, 32, 1, 16, 16), ("double_blocks",), _pooled(8)),
+    TinyModel("qwen_image", "qwen_image", "comfy.ldm.qwen_image.model.QwenImageTransformer2DModel",
+              {"patch_size": 2, "in_channels": 64, "out_channels": 16, "num_layers": 2, "attention_head_dim": 64,
+               "num_attention_heads": 2, "joint_attention_dim": 32, "axes_dims_rope": (16, 24, 24)},
+              {"attention_head_dim": 64, "num_attention_heads": 2, "joint_attention_dim": 32,
+               "axes_dims_rope": (16, 24, 24)}, (6, 32), (1, 16, 16, 16), ("transformer_blocks",)),
+    TinyModel("sd3", "sd3", "comfy.ldm.modules.diffusionmodules.mmdit.OpenAISignatureMMDITWrapper",
+              {"input_size": None, "in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2,
+               "adm_in_channels": 64, "num_patches": 256, "pos_embed_max_size": 16,
+               "context_embedder_config": {"target": "torch.nn.Linear", "params": {"in_features": 32,
+                                                                                   "out_features": 128}}},
+              {}, (6, 32), (1, 16, 16, 16), ("joint_blocks",), _pooled(64)),
+    TinyModel("ltxv", "ltxv", "comfy.ldm.lightricks.model.LTXVModel",
+              {"in_channels": 128, "cross_attention_dim": 128, "attention_head_dim": 4, "num_attention_heads": 32,
+               "caption_channels": 4096, "num_layers": 2}, {}, (6, 4096), (1, 128, 2, 4, 4),
+              ("transformer_blocks",), _mask(6)),
+    TinyModel("mochi", "mochi", "comfy.ldm.genmo.joint_model.asymm_models_joint.AsymmDiTJoint",
+              {**_MOCHI, "patch_size": 2, "learn_sigma": False, "in_channels": 12, "qk_norm": True, "qkv_bias": False,
+               "out_bias": True, "attn_drop": 0.0, "patch_embed_bias": True, "posenc_preserve_area": True,
+               "timestep_mlp_bias": True, "attend_to_padding": False, "timestep_scale": 1000.0, "use_t5": True,
+               "t5_token_length": 256, "rope_theta": 10000.0, "mlp_ratio_y": 4.0},
+              _MOCHI, (6, 32), (1, 12, 1, 16, 16), ("blocks",), _mask(6)),
+    TinyModel("auraflow", "auraflow", "comfy.ldm.aura.mmdit.MMDiT",
+              {"in_channels": 4, "out_channels": 4, "patch_size": 2, "dim": 128, "n_layers": 4, "n_double_layers": 2,
+               "n_heads": 2, "global_conddim": 128, "cond_seq_dim": 2048, "max_seq": 64},
+              {"dim": 128, "n_heads": 2, "global_conddim": 128}, (6, 2048), (1, 4, 16, 16),
+              ("double_layers", "single_layers")),
+    TinyModel("hunyuan_dit", "hunyuan_dit", "comfy.ldm.hydit.models.HunYuanDiT",
+              {"input_size": (32, 32), "patch_size": 2, "in_channels": 4, "hidden_size": 128, "depth": 4,
+               "num_heads": 2, "text_states_dim": 32, "text_states_dim_t5": 32, "text_len": 6, "text_len_t5": 6},
+              {"num_heads": 2, "text_states_dim": 32, "text_states_dim_t5": 32, "text_len": 6, "text_len_t5": 6},
+              (6, 32), (1, 4, 16, 16), ("blocks",),
+              lambda seed: {"attention_mask": torch.ones(1, 6), "conditioning_mt5xl": _randn(seed + 7, 1, 6, 32),
+                            "attention_mask_mt5xl": torch.ones(1, 6)}),
+    TinyModel("lumina2", "lumina2", "comfy.ldm.lumina.model.NextDiT",
+              {"patch_size": 2, "in_channels": 16, "dim": 64, "n_layers": 2, "n_refiner_layers": 1, "n_heads": 2,
+               "n_kv_heads": 2, "qk_norm": True, "cap_feat_dim": 32, "axes_dims": [8, 12, 12],
+               "axes_lens": [300, 512, 512]},
+              {"n_heads": 2, "n_kv_heads": 2, "axes_dims": [8, 12, 12], "axes_lens": [300, 512, 512],
+               "n_refiner_layers": 1}, (6, 32), (1, 16, 16, 16), ("layers",)),
+)}
