@@ -85,9 +85,8 @@ FLUX_WHY = ("the official TaylorSeer FLUX.1-dev script uses interval 6, order 1,
 WAN = {"interval": 3, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "residual"}
 WAN_WHY = ("the official TaylorSeer Wan2.1 code uses interval 5, order 1 and advises 2-3 for higher quality; on the "
            "pack's demo model (a tiny Wan 2.1) order 1 at interval 3 kept 41.3 dB PSNR against 35.7 dB at 4.")
-OUTPUT = {"interval": 4, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "output"}
-OUTPUT_WHY = ("{family} has no block adapter in this pack (README support matrix), so the model output is "
-              "forecast (level output); interval 4, order 1, 3 warm-up steps as for FLUX at 20 steps.")
+RESIDUAL_WHY = ("{family} has a residual adapter (README support matrix); no official TaylorSeer setting for it at "
+                "20 steps{extra}, so the FLUX settings: interval 4, order 1, 3 warm-up steps.")
 
 SPECS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec("flux1_dev_taylorseer", "FLUX.1-dev + TaylorSeer Apply", "flux_dev_full_text_to_image", "flux",
@@ -112,13 +111,17 @@ SPECS: tuple[WorkflowSpec, ...] = (
                          "leave nothing to forecast)."),
     WorkflowSpec("hunyuan_video_t2v_taylorseer", "HunyuanVideo text to video + TaylorSeer Apply",
                  "hunyuan_video_text_to_video", "hunyuan_video",
-                 Insert("TaylorSeerApply", OUTPUT, OUTPUT_WHY.format(family="HunyuanVideo")), drop=(78,)),
+                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(
+                     family="HunyuanVideo", extra=" (official HunyuanVideo code: interval 5, order 1 at 50 steps)")),
+                 drop=(78,)),
     WorkflowSpec("qwen_image_taylorseer", "Qwen-Image + TaylorSeer Apply", "image_qwen_image", "qwen_image",
-                 Insert("TaylorSeerApply", OUTPUT, OUTPUT_WHY.format(family="Qwen-Image")), drop=(73, 67, 69, 74),
+                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(family="Qwen-Image", extra="")),
+                 drop=(73, 67, 69, 74),
                  changes="The template's (bypassed) 8-step Lightning LoRA is dropped: 8 steps leave little to "
                          "forecast."),
     WorkflowSpec("sd3.5_large_taylorseer", "SD3.5 Large + TaylorSeer Apply", "sd3.5_simple_example", "sd3",
-                 Insert("TaylorSeerApply", OUTPUT, OUTPUT_WHY.format(family="SD3.5")), drop=(54,)),
+                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(family="SD3.5 (MMDiT)", extra="")),
+                 drop=(54,)),
     WorkflowSpec("chroma1_hd_taylorseer", "Chroma1-HD + TaylorSeer Apply", "image_chroma_text_to_image", "chroma",
                  Insert("TaylorSeerApply", FLUX,
                         "Chroma has Flux's block structure (the flux adapter, not yet run on Chroma in a test); "
@@ -353,13 +356,15 @@ def insert_before(graph: Graph, sampler: dict, spec: Insert, object_info: dict) 
 
 
 def swap_loader(graph: Graph, node_id: int, node_type: str, settings: dict[str, Any], object_info: dict) -> None:
-    """Replace a loader by ``node_type`` (same id, place, output links and model-file properties); its
-    model-file widget values carry over by name."""
+    """Replace a loader by ``node_type`` (same id, output links and model-file properties, the free place
+    nearest the old one); its model-file widget values carry over by name."""
     old = graph.node(node_id)
     old_values = widget_dict(old, object_info[old["type"]])
     info = object_info[node_type]
     carried = {k: v for k, v in old_values.items() if k in MODEL_FOLDERS and k in widget_names(info)}
-    new = our_node(graph, node_type, {**carried, **settings}, info, pos=old["pos"], node_id=node_id)
+    new = our_node(graph, node_type, {**carried, **settings}, info, node_id=node_id)
+    del graph.nodes[node_id]
+    new["pos"] = graph.free_spot(new["size"], tuple(old["pos"]))  # it is taller than the loader it replaces
     if len(new["outputs"]) != len(old["outputs"]) or any(
             a["type"] != b["type"] for a, b in zip(new["outputs"], old["outputs"])):
         raise ValueError(f"{node_type} does not give the outputs of {old['type']}")
@@ -532,7 +537,8 @@ def thumbnail(spec: WorkflowSpec, ui: dict, object_info: dict) -> bytes:
         draw.text((20, y), line, font=big, fill=(240, 240, 240))
         y += 36
     y += 8
-    for i, label in enumerate(("Load model", info["display_name"], "Sampler")):
+    loader = object_info[spec.loader[1]]["display_name"] if spec.loader else "Load model"
+    for i, label in enumerate((loader, info["display_name"], "Sampler")):
         box = (20 + i * 164, y, 20 + i * 164 + 140, y + 44)
         draw.rounded_rectangle(box, 8, fill=(51, 85, 51) if i == 1 else (60, 64, 72))
         draw.text((box[0] + 8, y + 12), label[:17], font=small, fill=(240, 240, 240))
@@ -540,7 +546,9 @@ def thumbnail(spec: WorkflowSpec, ui: dict, object_info: dict) -> bytes:
             draw.text((box[2] + 6, y + 10), "->", font=mid, fill=(200, 200, 200))
     y += 64
     shown = ("interval", "max_order", "threshold", "warmup_steps", "level")
-    draw.text((20, y), "  ".join(f"{k} {values[k]}" for k in shown if k in values), font=small, fill=(200, 220, 200))
+    settings = "  ".join(f"{k} {'auto' if k == 'threshold' and values[k] < 0 else values[k]}"
+                         for k in shown if k in values)
+    draw.text((20, y), settings, font=small, fill=(200, 220, 200))
     y += 30
     plans = [n for n in ui["nodes"] if n["type"] == "MarkdownNote"]
     plan = re.search(r"`([FT]+)`", plans[0]["widgets_values"][0]) if plans else None

@@ -1,11 +1,14 @@
 """Stand-in model files under the official names the shipped workflows load, for a test server's models folder.
 
-Files with a builder below hold a tiny model of the right architecture that ComfyUI's own loaders accept:
-tiny Wan 2.1 (stock detection; Wan 2.2 14B t2v is the same architecture), tiny SD3 in a checkpoint with a
-TAESD-format VAE, tiny Flux (its detection needs the test override in the file's metadata, read by the test
-node ``TaylorTestConfigUNETLoader``), a Wan 2.1 VAE of width 8 (stock detection), and a 16-channel TAESD under
-the Flux VAE's name (ComfyUI's ``VAE`` recognises TAESD weights; the stock Flux VAE has a fixed 84 M-parameter
-size). Every other name gets an empty file: enough for the server's validation, which checks names only.
+Diffusion models: the tiny models of ``comfy_harness.TINY_MODELS`` (ComfyUI's own classes, random weights) under
+the official names: Wan 2.1 (also for both Wan 2.2 14B t2v experts: the same architecture), HunyuanVideo and SD3
+(in a checkpoint) load by ComfyUI's stock detection; Flux, Chroma and Qwen-Image need the test override of what
+their shapes cannot carry (head count, rope axes), stored in the file's metadata and applied by the test node
+``TaylorTestConfigUNETLoader``. VAEs: the official ones have fixed full sizes in ComfyUI's code (84 M parameters
+and more), so the stand-ins are small VAEs ComfyUI's ``VAELoader`` detection also loads, with the same latent
+layout: a 16-channel TAESD for the image latents (Flux, Chroma, SD3) and a Wan 2.1 VAE of width 8 for the video
+and Wan-VAE latents (Wan, HunyuanVideo: 16 channels, 4x time, 8x space; Qwen-Image's VAE is a Wan 2.1 VAE).
+Every other name gets an empty file: enough for the server's validation, which checks names only.
 Requires the in-process ComfyUI (the ``host`` fixture) to build the models.
 """
 
@@ -43,19 +46,30 @@ def tiny_wan_vae(seed: int = 0) -> StateDict:
 
 def sd3_checkpoint(seed: int = 0) -> StateDict:
     """A checkpoint as CheckpointLoaderSimple reads it: tiny SD3 and a TAESD VAE, no text encoders."""
-    return {**{f"model.diffusion_model.{k}": v for k, v in h.tiny_sd3_state_dict(seed).items()},
+    return {**{f"model.diffusion_model.{k}": v for k, v in h.TINY_MODELS["sd3"].state_dict(seed).items()},
             **{f"first_stage_model.{k}": v for k, v in taesd16(seed).items()}}
 
 
+def tiny(name: str, seed: int = 0) -> tuple[StateDict, dict[str, str]]:
+    """``comfy_harness.TINY_MODELS[name]``'s weights, with its detection override (if any) in the metadata."""
+    model = h.TINY_MODELS[name]
+    return model.state_dict(seed), ({CONFIG_KEY: json.dumps(model.override)} if model.override else {})
+
+
+# (models folder, official file name) -> (weights, metadata), for the names a tiny model stands in for.
 BUILDERS: dict[tuple[str, str], Callable[[], tuple[StateDict, dict[str, str]]]] = {
-    ("diffusion_models", "flux1-dev.safetensors"):
-        lambda: (h.tiny_flux_state_dict(0), {CONFIG_KEY: json.dumps(h.FLUX_OVERRIDE)}),
-    ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"): lambda: (h.tiny_wan_state_dict(0), {}),
-    ("diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"): lambda: (h.tiny_wan_state_dict(1), {}),
-    ("diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"): lambda: (h.tiny_wan_state_dict(2), {}),
+    ("diffusion_models", "flux1-dev.safetensors"): lambda: tiny("flux"),
+    ("diffusion_models", "Chroma1-HD-fp8_scaled_rev2.safetensors"): lambda: tiny("chroma"),
+    ("diffusion_models", "qwen_image_fp8_e4m3fn.safetensors"): lambda: tiny("qwen_image"),
+    ("diffusion_models", "hunyuan_video_t2v_720p_bf16.safetensors"): lambda: tiny("hunyuan_video"),
+    ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"): lambda: tiny("wan", 0),
+    ("diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"): lambda: tiny("wan", 1),
+    ("diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"): lambda: tiny("wan", 2),
     ("checkpoints", "sd3.5_large_fp8_scaled.safetensors"): lambda: (sd3_checkpoint(0), {}),
     ("vae", "ae.safetensors"): lambda: (taesd16(0), {}),
     ("vae", "wan_2.1_vae.safetensors"): lambda: (tiny_wan_vae(0), {}),
+    ("vae", "qwen_image_vae.safetensors"): lambda: (tiny_wan_vae(1), {}),
+    ("vae", "hunyuan_video_vae_bf16.safetensors"): lambda: (tiny_wan_vae(2), {}),
 }
 
 

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -39,17 +40,15 @@ WORKFLOWS = REPO / "workflows"
 UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
 API_GRAPHS = sorted(p.name[:-len("_api.json")] for p in (WORKFLOWS / "api").glob("*_api.json"))
 LOADERS = {"UNETLoader", "CLIPLoader", "DualCLIPLoader", "VAELoader", "CheckpointLoaderSimple", "FP8Loader"}
-FLUX_TEXT = {"context_dim": 32, "pooled_dim": 32}  # tiny Flux: context_in_dim, vec_in_dim (comfy_harness)
-E2E = {  # workflow -> (text encoder widths, UNETLoader substitute or None)
-    "flux1_dev_taylorseer": (FLUX_TEXT, "TaylorTestConfigUNETLoader"),
-    "flux1_dev_cg_taylor_gate": (FLUX_TEXT, "TaylorTestConfigUNETLoader"),
-    "wan2.1_t2v_taylorseer": ({"context_dim": 4096, "pooled_dim": 0}, None),
-    "wan2.2_t2v_14B_taylorseer": ({"context_dim": 4096, "pooled_dim": 0}, None),
-    "sd3.5_large_taylorseer": ({"context_dim": 32, "pooled_dim": 64}, None),  # tiny SD3: context 32, adm 64
+E2E = {  # workflow -> the comfy_harness.TINY_MODELS entry its diffusion model file holds
+    "flux1_dev_taylorseer": "flux", "flux1_dev_cg_taylor_gate": "flux", "chroma1_hd_taylorseer": "chroma",
+    "wan2.1_t2v_taylorseer": "wan", "wan2.2_t2v_14B_taylorseer": "wan", "hunyuan_video_t2v_taylorseer":
+    "hunyuan_video", "qwen_image_taylorseer": "qwen_image", "sd3.5_large_taylorseer": "sd3",
 }
 STEPS, SPLIT = 10, 6  # steps of a KSampler run; KSamplerAdvanced pairs run 0..SPLIT and SPLIT..2*SPLIT
 SUMMARY = re.compile(r"\[TaylorSeer\] steps (\d+), evaluations (\d+), full (\d+), forecast (\d+),")
 MAP = re.compile(r"\[TaylorSeer\] map: ([A-Z]+)")
+LEVEL = re.compile(r"\[TaylorSeer\] steps \d+, .*, level (\w+)")
 GATE = re.compile(r"\[TaylorSeer\] gate errors: (.*) \(threshold")
 
 
@@ -127,7 +126,7 @@ def test_ui_graph_matches_the_servers_node_definitions(server, name):
 
 
 def test_committed_files_are_what_the_script_builds(server):
-    stale_templates = [n for n in UI_GRAPHS if bw.hashlib.sha256(bw.template_path(
+    stale_templates = [n for n in UI_GRAPHS if hashlib.sha256(bw.template_path(
         load(n)["extra"]["taylor_forecast"]["template"]).read_bytes()).hexdigest()
         != load(n)["extra"]["taylor_forecast"]["template_sha256"]]
     if stale_templates:
@@ -176,8 +175,15 @@ def test_api_graph_passes_the_servers_validation(server, name):
             error
 
 
-def tiny_prompt(api: dict, text: dict, unet_loader: str | None) -> dict:
-    """The API graph with the test substitutions (see the module docstring), a 32x32 latent and few steps."""
+def tiny_prompt(api: dict, tiny: str) -> dict:
+    """The API graph with the test substitutions (see the module docstring) for ``TINY_MODELS[tiny]``, a 32x32
+    latent and few steps."""
+    from comfy_harness import TINY_MODELS
+
+    model = TINY_MODELS[tiny]
+    pooled = model.extra(0).get("pooled_output")
+    text = {"context_dim": model.context[1], "pooled_dim": 0 if pooled is None else pooled.shape[-1]}
+    unet_loader = "TaylorTestConfigUNETLoader" if model.override else None
     prompt = copy.deepcopy(api)
     encoder = {"class_type": "TaylorTestTinyTextEncoder", "inputs": dict(text), "_meta": {"title": "stand-in"}}
     for node_id, node in list(prompt.items()):
@@ -194,7 +200,7 @@ def tiny_prompt(api: dict, text: dict, unet_loader: str | None) -> dict:
             node["class_type"] = unet_loader
         elif kind in ("EmptySD3LatentImage", "EmptyHunyuanLatentVideo"):
             inputs.update(width=32, height=32, **({"length": 5} if "length" in inputs else {}))
-        elif kind == "KSampler":
+        elif kind in ("KSampler", "BasicScheduler"):
             inputs["steps"] = STEPS
         elif kind == "KSamplerAdvanced":
             inputs["steps"] = 2 * SPLIT
@@ -202,18 +208,26 @@ def tiny_prompt(api: dict, text: dict, unet_loader: str | None) -> dict:
     return prompt
 
 
+def run_steps(prompt: dict, sampler: dict) -> int:
+    """Steps of one run of a sampler, or of the custom sampler a guider feeds (its BasicScheduler's)."""
+    inputs = sampler["inputs"]
+    if sampler["class_type"] == "KSampler":
+        return inputs["steps"]
+    if sampler["class_type"] == "KSamplerAdvanced":
+        return min(inputs["end_at_step"], inputs["steps"]) - inputs["start_at_step"]
+    (custom,) = [n for n in prompt.values() if n["class_type"] == "SamplerCustomAdvanced"
+                 and prompt[n["inputs"]["guider"][0]] is sampler]
+    return prompt[custom["inputs"]["sigmas"][0]]["inputs"]["steps"]
+
+
 def expected_plans(prompt: dict) -> list[str]:
     """taylor_core's plan of every TaylorSeer Apply node, for the run of the sampler it feeds."""
     plans = []
     for node in prompt.values():
-        if node["class_type"] not in bw.SAMPLERS or node["inputs"]["model"][0] not in prompt:
-            continue
-        ours = prompt[node["inputs"]["model"][0]]
-        if ours["class_type"] == "TaylorSeerApply":
-            v, steps = ours["inputs"], node["inputs"]["steps"]
-            if node["class_type"] == "KSamplerAdvanced":
-                steps = min(node["inputs"]["end_at_step"], steps) - node["inputs"]["start_at_step"]
-            plans.append(fixed_schedule(v).plan(steps, [True] * steps).render())
+        if node["class_type"] in bw.SAMPLERS and prompt[node["inputs"]["model"][0]]["class_type"] == "TaylorSeerApply":
+            steps = run_steps(prompt, node)
+            plans.append(fixed_schedule(prompt[node["inputs"]["model"][0]]["inputs"]).plan(
+                steps, [True] * steps).render())
     return sorted(plans)
 
 
@@ -230,7 +244,7 @@ def fixed_schedule(v: dict):
 @pytest.mark.parametrize("name", sorted(E2E))
 def test_api_graph_runs_to_an_output_with_tiny_models(server, name):
     client, log = server["client"], server["log"]
-    prompt = tiny_prompt(load(name, api=True), *E2E[name])
+    prompt = tiny_prompt(load(name, api=True), E2E[name])
     start = len(log.read_text(errors="replace"))
     entry = client.run(prompt)
     files = [item for output in entry["outputs"].values() for items in output.values() if isinstance(items, list)
@@ -242,6 +256,7 @@ def test_api_graph_runs_to_an_output_with_tiny_models(server, name):
     ours = [n for n in prompt.values() if n["class_type"] in ("TaylorSeerApply", "CGTaylorGate")]
     summaries = SUMMARY.findall(text)
     assert len(summaries) == len(ours), text[-3000:]
+    assert sorted(LEVEL.findall(text)) == sorted(n["inputs"].get("level", "residual") for n in ours)  # no fallback
     plans = expected_plans(prompt)
     if plans:  # fixed interval: exactly the plan; the run really forecast
         assert sorted(MAP.findall(text)) == plans
