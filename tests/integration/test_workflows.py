@@ -35,7 +35,6 @@ sys.path.insert(0, str(REPO / "tests" / "workflow_stand_ins"))
 
 import build_workflows as bw  # noqa: E402
 
-PORT = 8199
 WORKFLOWS = REPO / "workflows"
 UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
 API_GRAPHS = sorted(p.name[:-len("_api.json")] for p in (WORKFLOWS / "api").glob("*_api.json"))
@@ -94,21 +93,22 @@ def server(host, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("workflow_server")
     files = set().union(*(listed_models(load(name)) for name in UI_GRAPHS))
-    real = write_stand_ins(base / "models", files)
+    write_stand_ins(base / "models", files)
     config = base / "extra_model_paths.yaml"
     folders = sorted({folder for folder, _ in files})
-    config.write_text("taylor_workflow_test:\n" + f"    base_path: {base}\n"
+    config.write_text("taylor_workflow_test:\n" + f"    base_path: {json.dumps(str(base))}\n"
                       + "".join(f"    {f}: models/{f}\n" for f in folders)
-                      + f"    custom_nodes: {REPO / 'tests' / 'workflow_stand_ins'}\n")
-    comfy_host.start(PORT, extra_args=("--extra-model-paths-config", str(config),
+                      + f"    custom_nodes: {json.dumps(str(REPO / 'tests' / 'workflow_stand_ins'))}\n")
+    port = bw.free_port()
+    comfy_host.start(port, extra_args=("--extra-model-paths-config", str(config),
                                        "--output-directory", str(base / "output")))
     try:
-        url = comfy_host.server_url(PORT)
+        url = comfy_host.server_url(port)
         object_info = bw.fetch_object_info(url)
         yield {"client": ComfyClient(url, timeout_s=300), "url": url, "object_info": object_info,
-               "log": comfy_host.HOST_DIR / f"server-{PORT}.log", "output": base / "output", "real": real}
+               "log": comfy_host.HOST_DIR / f"server-{port}.log", "output": base / "output"}
     finally:
-        comfy_host.stop(PORT)
+        comfy_host.stop(port)
 
 
 def test_every_family_ships_a_ui_and_an_api_graph():
