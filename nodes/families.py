@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .module_adapters import MODULE_FAMILIES
+
 
 @dataclass(frozen=True)
 class StackSpec:
@@ -184,7 +186,7 @@ def support_matrix_rows() -> list[tuple[str, str, str, str, str]]:
         for name, entry in {entry.name: entry for entry in tables.values()}.items():
             classes = ", ".join(f"`{module.removeprefix('comfy.ldm.')}.{cls}`" for (module, cls), e in tables.items()
                                 if e.name == name)
-            rows.append((name, entry.models, classes, levels, gate))
+            rows.append((name, entry.models, classes, levels + (", modules" if name in MODULE_FAMILIES else ""), gate))
     rows.append(("other", "any other model", "any", "output", "no (every step computed, logged)"))
     return rows
 

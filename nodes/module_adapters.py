@@ -134,6 +134,11 @@ BLOCK_ADAPTERS: dict[tuple[str, str], ModuleAdapter] = {
 }
 
 
+# The families (``nodes/families.py`` names) whose stock blocks are all of the classes above: the README support
+# matrix lists ``modules`` for them (a test checks this against each family's tiny model).
+MODULE_FAMILIES = ("flux", "chroma", "wan", "hunyuan_video")
+
+
 def adapter_for(block: torch.nn.Module) -> ModuleAdapter | None:
     cls = type(block)
     return BLOCK_ADAPTERS.get((cls.__module__, cls.__name__))

@@ -168,6 +168,37 @@ def test_order_zero_forecast_is_the_block_with_its_branches_replaced(host, flux,
                 assert torch.equal(value, expected[stream]), stream
 
 
+@pytest.mark.parametrize("name", ["chroma", "flux2", "hunyuan_video", "hunyuan_video15", "wan22_5b"])
+def test_other_models_with_these_blocks(host, name):
+    """Flux's blocks as Chroma (model-computed modulation), Flux 2 (global modulation, SiLU MLP) and HunyuanVideo
+    (token-range modulation) use them, and Wan 2.2 5B (per-token timestep modulation): interval 1 is exact, and
+    an order-0 forecast step of each stack's last block equals that block run with its branches replaced."""
+    tiny = host.TINY_MODELS[name]
+    model = tiny.load(0)
+    positive, negative, latent = tiny.cond(1), tiny.cond(2), tiny.empty_latent()
+    reference = host.ksample(model, positive, negative, latent, steps=4, cfg=3.5)
+    assert torch.equal(host.ksample(modules(host, model, interval=1), positive, negative, latent, steps=4, cfg=3.5),
+                       reference)
+    adapter_for = host.pack_module("nodes.module_adapters").adapter_for
+    for stack in tiny.stacks:
+        blocks = getattr(model.model.diffusion_model, stack)
+        if not len(blocks):
+            continue
+        block_type = "single_block" if stack.startswith("single") else "double_block"
+        block = blocks[len(blocks) - 1]
+        spied, calls, handles = spy_on_block(modules(host, model, max_order=0), block_type, len(blocks) - 1, block,
+                                             adapter_for(block).branches)
+        try:
+            host.ksample(spied, positive, negative, latent, steps=6, cfg=3.5)
+        finally:
+            for handle in handles:
+                handle.remove()
+        forecasts = [(out, expected) for kind, out, expected in calls if kind == "forecast"]
+        assert len(forecasts) == 6 - len(full_steps(6, 3, 2, 1))
+        for out, expected in forecasts:
+            assert all(torch.equal(value, expected[stream]) for stream, value in out.items()), stack
+
+
 def _stream_elements(host, name: str, model) -> tuple[int, int]:
     """Per batch row and hidden unit, the token-vectors each level caches per factor, from the shapes:
     (modules, residual)."""
@@ -251,6 +282,29 @@ def test_blocks_without_a_module_adapter_fall_back_to_residual(host, wan_conds, 
         out = host.ksample(patched, *wan_conds, host.wan_latent(), steps=6, cfg=2.0)
     assert "no module adapter for OtherBlock blocks yet: using level=residual" in caplog.text
     assert "level residual" in caplog.text and torch.equal(out, reference)
+
+
+def test_module_families_are_the_families_whose_blocks_all_have_adapters(host):
+    """``MODULE_FAMILIES`` (the README matrix's ``modules`` entries) against every tiny model's real blocks."""
+    import importlib
+
+    import comfy.ops
+
+    families = host.pack_module("nodes.families")
+    module_level = host.pack_module("nodes.module_level")
+    module_families = host.pack_module("nodes.module_adapters").MODULE_FAMILIES
+    seen = set()
+    for tiny in host.TINY_MODELS.values():
+        module, _, name = tiny.cls.rpartition(".")
+        diffusion_model = getattr(importlib.import_module(module), name)(operations=comfy.ops.disable_weight_init,
+                                                                         **tiny.params)
+        family = families.family_of(diffusion_model)
+        if family is None:
+            continue
+        seen.add(family.name)
+        supported = not module_level.unsupported_blocks(family, diffusion_model)
+        assert supported == (family.name in module_families), tiny.name
+    assert set(module_families) <= seen
 
 
 def test_readme_lists_the_module_adapters(host):
