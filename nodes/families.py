@@ -7,8 +7,11 @@ module and class name, never by importing ComfyUI here.
 Every listed block is reached through ``transformer_options["patches_replace"]["dit"][(block_type, i)]``
 and receives a dict of tensors; ``streams`` names the entries the block returns (and that the residual
 level forecasts), ``passthrough`` the entries it also returns that the model uses only inside the stack
-(handed on unchanged by skipped blocks, never forecast). Only models whose forward calls those replacements
-(checked in ComfyUI 0.3.75 and 0.33) are listed; ``OUTPUT_ONLY`` names the families known to have no such
+(handed on unchanged by skipped blocks, never forecast). A stack with ``hook = "forward"`` is reached instead
+through an object patch of each block's ``forward`` on the model clone (ComfyUI's ``add_object_patch``, undone
+when the clone is unloaded): for models whose forward calls no replacement hook but whose blocks take the stream
+as their first argument and return it (Lumina 2 / Z-Image, PixArt). Only models whose forward calls their blocks
+that way (checked in ComfyUI 0.3.75 and 0.33) are listed; ``OUTPUT_ONLY`` names the families known to have no such
 hook, for the log, and stops a subclass from inheriting its parent's adapter. A model whose blocks are not
 reached as its entry says is caught at run time (``nodes/wrappers.py``) and falls back to the output level.
 """
@@ -31,6 +34,7 @@ class StackSpec:
     streams: tuple[str, ...]  # the dict keys a block returns, e.g. ("img", "txt")
     skip_attribute: str | None = None  # a list of indices the model never calls (Chroma)
     passthrough: tuple[str, ...] = ()  # returned too, but unused after the stack (e.g. SD3's text): not forecast
+    hook: str = "replace"  # "replace": patches_replace["dit"][(block_type, i)]; "forward": object-patched forward
 
 
 @dataclass(frozen=True)
@@ -97,16 +101,19 @@ FAMILIES: dict[tuple[str, str], FamilySpec] = {
                      StackSpec("single_block", "single_layers", ("img",))), 0.03, _FLUX_SOURCE, "AuraFlow"),
     ("comfy.ldm.hydit.models", "HunYuanDiT"): FamilySpec(
         "hunyuan_dit", _single("blocks"), 0.03, _FLUX_SOURCE, "HunyuanDiT 1.0-1.2"),
+    ("comfy.ldm.lumina.model", "NextDiT"): FamilySpec(
+        "lumina2", (StackSpec("layer", "layers", ("img",), hook="forward"),), 0.03, _FLUX_SOURCE,
+        "Lumina 2, Z-Image"),
+    ("comfy.ldm.pixart.pixartms", "PixArtMS"): FamilySpec(
+        "pixart", (StackSpec("block", "blocks", ("img",), hook="forward"),), 0.03, _FLUX_SOURCE,
+        "PixArt Alpha, PixArt Sigma"),
 }
 
 _NO_HOOK = "its forward calls no patches_replace block hook"
 OUTPUT_ONLY: dict[tuple[str, str], OutputOnly] = {
-    ("comfy.ldm.lumina.model", "NextDiT"): OutputOnly(
-        "lumina2", "Lumina 2, Z-Image", _NO_HOOK + " (newest ComfyUI: post-block patches only, which cannot skip)"),
     ("comfy.ldm.hidream.model", "HiDreamImageTransformer2DModel"): OutputOnly("hidream", "HiDream-I1", _NO_HOOK),
     ("comfy.ldm.cosmos.predict2", "MiniTrainDIT"): OutputOnly("cosmos_predict2", "Cosmos Predict2, Anima", _NO_HOOK),
     ("comfy.ldm.cosmos.model", "GeneralDIT"): OutputOnly("cosmos", "Cosmos 1", _NO_HOOK),
-    ("comfy.ldm.pixart.pixartms", "PixArtMS"): OutputOnly("pixart", "PixArt Alpha/Sigma", _NO_HOOK),
     ("comfy.ldm.omnigen.omnigen2", "OmniGen2Transformer2DModel"): OutputOnly("omnigen2", "OmniGen2", _NO_HOOK),
     ("comfy.ldm.modules.diffusionmodules.openaimodel", "UNetModel"): OutputOnly(
         "unet", "SD 1.x, SD 2.x, SDXL and other UNets", "a UNet has no transformer block stack"),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from .families import FamilySpec, StackLayout, block_counts
+from .families import FamilySpec, StackLayout, StackSpec, block_counts
 from .run_state import FORECAST, GATE, PROBE, CallPlan, RunState
 
 BlockFn = Callable[[dict], dict]
@@ -150,6 +150,30 @@ def _block_replacement(stack: int, block: int, previous: Callable | None) -> Cal
     return replacement
 
 
+def _forward_replacement(stack: int, block: int, stream: str, previous: Callable) -> Callable:
+    """A block's ``forward`` for a ``hook = "forward"`` stack: ``previous(x, *rest)`` returns the new stream."""
+    def forward(x, *args, **kwargs):
+        active = ACTIVE_PASS.get()
+        if active is None:
+            return previous(x, *args, **kwargs)
+        out = active.on_block(stack, block, {stream: x},
+                              lambda block_args: {stream: previous(block_args[stream], *args, **kwargs)})
+        return out[stream]
+
+    setattr(forward, _PREVIOUS_ATTR, previous)
+    return forward
+
+
+def _install_forward_patches(model_patcher, stack: int, spec: StackSpec, blocks: torch.nn.ModuleList) -> None:
+    """Object-patch every block's ``forward`` on ``model_patcher`` (a clone), chaining another node's object
+    patch of the same ``forward``; without one, the class's own ``forward`` bound to the block."""
+    for block, module in enumerate(blocks):
+        key = f"diffusion_model.{spec.attribute}.{block}.forward"
+        previous = model_patcher.object_patches.get(key)
+        previous = getattr(previous, _PREVIOUS_ATTR, previous) or type(module).forward.__get__(module)
+        model_patcher.add_object_patch(key, _forward_replacement(stack, block, spec.streams[0], previous))
+
+
 def install_block_replacements(model_patcher, family: FamilySpec, diffusion_model: torch.nn.Module) -> int:
     """Register one replacement per block on ``model_patcher`` (a clone), chaining any replacement another
     node registered earlier for the same block; an earlier replacement of ours is unwrapped, not nested.
@@ -157,6 +181,9 @@ def install_block_replacements(model_patcher, family: FamilySpec, diffusion_mode
     existing = model_patcher.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
     counts = block_counts(family, diffusion_model)
     for stack, spec in enumerate(family.stacks):
+        if spec.hook == "forward":
+            _install_forward_patches(model_patcher, stack, spec, getattr(diffusion_model, spec.attribute))
+            continue
         for block in range(counts[spec.block_type]):
             previous = existing.get((spec.block_type, block))
             if previous is not None and hasattr(previous, _PREVIOUS_ATTR):

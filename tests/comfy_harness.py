@@ -147,15 +147,17 @@ def ksample(model, positive, negative, latent, steps: int = 20, cfg: float = 1.0
 
 
 @contextmanager
-def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, ...]):
-    """Count real forward calls of every block of the named ModuleLists (torch forward hooks)."""
+def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, ...], submodule: str = ""):
+    """Count real forward calls of every block of the named ModuleLists (torch forward hooks), or of the block's
+    ``submodule`` (e.g. its attention) where the block's own ``forward`` is object-patched and a hook on the
+    block would count the patched calls too."""
     counts: dict[str, list[int]] = {a: [0] * len(getattr(diffusion_model, a)) for a in attributes}
     handles = []
     for attribute in attributes:
         for index, block in enumerate(getattr(diffusion_model, attribute)):
             def hook(_module, _inputs, _output, a=attribute, i=index):
                 counts[a][i] += 1
-            handles.append(block.register_forward_hook(hook))
+            handles.append(block.get_submodule(submodule).register_forward_hook(hook))
     try:
         yield counts
     finally:
@@ -253,6 +255,7 @@ class TinyModel:
     latent: tuple[int, ...]
     stacks: tuple[str, ...]
     extra: Callable[[int], dict] = lambda seed: {}
+    counted: str = ""  # the submodule of a block that block-call counts hook ("": the block itself)
 
     def state_dict(self, seed: int = 0) -> dict[str, torch.Tensor]:
         import comfy.ops
@@ -347,10 +350,21 @@ TINY_MODELS: dict[str, TinyModel] = {m.name: m for m in (
               (6, 32), (1, 4, 16, 16), ("blocks",),
               lambda seed: {"attention_mask": torch.ones(1, 6), "conditioning_mt5xl": _randn(seed + 7, 1, 6, 32),
                             "attention_mask_mt5xl": torch.ones(1, 6)}),
+    TinyModel("pixart", "pixart", "comfy.ldm.pixart.pixartms.PixArtMS",
+              {"input_size": 16, "patch_size": 2, "in_channels": 4, "hidden_size": 64, "depth": 3, "num_heads": 2,
+               "caption_channels": 32, "model_max_length": 6, "micro_condition": False, "pe_interpolation": 0.25},
+              {"hidden_size": 64, "num_heads": 2, "caption_channels": 32, "pe_interpolation": 0.25}, (6, 32),
+              (1, 4, 48, 48), ("blocks",), counted="attn"),  # its position grid needs (h + w) / 2 >= 48
+    TinyModel("cosmos_predict2", "cosmos_predict2", "comfy.ldm.cosmos.predict2.MiniTrainDIT",
+              {"max_img_h": 240, "max_img_w": 240, "max_frames": 128, "in_channels": 16, "out_channels": 16,
+               "patch_spatial": 2, "patch_temporal": 1, "model_channels": 64, "num_blocks": 2, "num_heads": 1,
+               "crossattn_emb_channels": 1024, "pos_emb_cls": "rope3d", "pos_emb_learnable": True,
+               "use_adaln_lora": True, "adaln_lora_dim": 16, "rope_enable_fps_modulation": False},
+              {"num_blocks": 2, "num_heads": 1, "adaln_lora_dim": 16}, (6, 1024), (1, 16, 1, 16, 16), ("blocks",)),
     TinyModel("lumina2", "lumina2", "comfy.ldm.lumina.model.NextDiT",
               {"patch_size": 2, "in_channels": 16, "dim": 64, "n_layers": 2, "n_refiner_layers": 1, "n_heads": 2,
                "n_kv_heads": 2, "qk_norm": True, "cap_feat_dim": 32, "axes_dims": [8, 12, 12],
                "axes_lens": [300, 512, 512]},
               {"n_heads": 2, "n_kv_heads": 2, "axes_dims": [8, 12, 12], "axes_lens": [300, 512, 512],
-               "n_refiner_layers": 1}, (6, 32), (1, 16, 16, 16), ("layers",)),
+               "n_refiner_layers": 1}, (6, 32), (1, 16, 16, 16), ("layers",), counted="attention"),
 )}

@@ -64,7 +64,7 @@ def test_interval_one_is_bit_identical(host, tiny, level):
 def test_block_calls_follow_the_schedule(host, tiny, level, caplog):
     case, model, positive, negative = tiny
     diffusion_model = model.model.diffusion_model
-    with host.count_block_calls(diffusion_model, case.stacks) as plain:
+    with host.count_block_calls(diffusion_model, case.stacks, case.counted) as plain:
         reference = sample(host, case, model, positive, negative)
     per_step = plain[case.stacks[0]][0] // STEPS  # 1 when cond and uncond are batched, 2 when not
     assert per_step >= 1 and all(calls == [STEPS * per_step] * len(calls) for calls in plain.values())
@@ -73,7 +73,7 @@ def test_block_calls_follow_the_schedule(host, tiny, level, caplog):
     full = len(full_steps(STEPS, INTERVAL, WARMUP, TAIL)) * per_step
     patched = apply(host, model, interval=INTERVAL, max_order=1, warmup=WARMUP, tail=TAIL, level=level,
                     clock="step")
-    with host.count_block_calls(diffusion_model, case.stacks) as calls, caplog.at_level(logging.INFO):
+    with host.count_block_calls(diffusion_model, case.stacks, case.counted) as calls, caplog.at_level(logging.INFO):
         out = sample(host, case, patched, positive, negative)
     assert torch.isfinite(out).all() and not torch.equal(out, reference)
     assert f"level {effective}" in caplog.text
@@ -95,7 +95,8 @@ def test_cg_taylor_gate_runs_on_every_family_with_an_adapter(host, tiny, caplog)
                                                      "auto")[0], positive, negative), reference)
     if effective_level(host, case, "residual") != "residual":
         return  # no first block to probe: every step computed (test_fallback_families.py)
-    with host.count_block_calls(model.model.diffusion_model, case.stacks) as calls, caplog.at_level(logging.INFO):
+    counting = host.count_block_calls(model.model.diffusion_model, case.stacks, case.counted)
+    with counting as calls, caplog.at_level(logging.INFO):
         out = sample(host, case, gate.apply(model, 1e9, 1, 1, WARMUP, TAIL, 0.0, 1.0, 2, "step", "auto")[0],
                      positive, negative)
     assert torch.isfinite(out).all()
@@ -105,11 +106,25 @@ def test_cg_taylor_gate_runs_on_every_family_with_an_adapter(host, tiny, caplog)
     assert calls[case.stacks[-1]][-1] == (len(computed) + len(capped)) * per_step
     assert "gate errors:" in caplog.text
 
+
+@pytest.mark.parametrize("name", [n for n, m in sorted(TINY_MODELS.items()) if m.counted])
+def test_object_patched_forwards_are_undone_when_the_clone_is_unloaded(host, name):
+    """Families without a replacement hook get their blocks' ``forward`` object-patched on the clone; sampling
+    the unpatched model afterwards loads it with the class's own ``forward`` again."""
+    case = TINY_MODELS[name]
+    model, positive, negative = case.load(seed=0), case.cond(1), case.cond(2)
+    blocks = getattr(model.model.diffusion_model, case.stacks[0])
+    reference = sample(host, case, model, positive, negative)
+    sample(host, case, apply(host, model, interval=INTERVAL, level="residual"), positive, negative)
+    assert all(getattr(block.forward, "__func__", None) is not type(block).forward for block in blocks)
+    assert torch.equal(sample(host, case, model, positive, negative), reference)
+    assert all(getattr(block.forward, "__func__", None) is type(block).forward for block in blocks)
+
 # ---- bad input: a level the family cannot do, a token count that changes mid-run --------------------------------
 
 @pytest.mark.parametrize(("name", "effective", "message"), [
     ("sd3", "residual", "no module adapter for"),
-    ("lumina2", "output", "runs at level=output only"),
+    ("cosmos_predict2", "output", "runs at level=output only"),
 ])
 def test_a_level_the_family_cannot_do_falls_back_logged(host, name, effective, message, caplog):
     case = TINY_MODELS[name]
