@@ -53,6 +53,8 @@ MODEL_FOLDERS = {"unet_name": "diffusion_models", "clip_name": "text_encoders", 
                  "ckpt_name": "checkpoints", "lora_name": "loras"}  # model-file widgets -> ComfyUI/models/ folder
 OUR_COLOR, OUR_BGCOLOR = "#232", "#353"
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT, GAP = 30, 20, 24, 40
+# The height the web badge (web/) adds below the widgets, as the front end 1.32.9 lays the nodes out (measured).
+BADGE_HEIGHT = {"TaylorSeerApply": 78, "CGTaylorGate": 134}
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,9 @@ class Graph:
         return x, y - TITLE_HEIGHT, x + w, y + h
 
     def free_spot(self, size: tuple[float, float], near: tuple[float, float]) -> list[float]:
-        """The grid point nearest ``near`` where a node of ``size`` overlaps no other node (with a margin)."""
-        boxes = [self.bounds(n) for n in self.nodes.values()]
+        """The grid point nearest ``near`` where a node of ``size`` overlaps no node or group (with a margin)."""
+        boxes = [self.bounds(n) for n in self.nodes.values()] + [
+            (x, y, x + w, y + h) for x, y, w, h in (g["bounding"] for g in self.groups())]
         w, h = size
         candidates = sorted(((near[0] + dx * 20, near[1] + dy * 20) for dx in range(-60, 61) for dy in range(-60, 61)),
                             key=lambda p: (math.dist(p, near), p))
@@ -310,9 +313,9 @@ def pack_version() -> str:
     return re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE).group(1)
 
 
-def node_size(widgets: int) -> list[float]:
-    """A node's size (title bar excluded) with one row of slots and ``widgets`` widgets."""
-    return [320, SLOT_HEIGHT + widgets * WIDGET_HEIGHT + 16]
+def node_size(node_type: str, widgets: int) -> list[float]:
+    """A node's size (title bar excluded) with one row of slots, ``widgets`` widgets and its badge, if any."""
+    return [320, SLOT_HEIGHT + widgets * WIDGET_HEIGHT + 16 + BADGE_HEIGHT.get(node_type, 0)]
 
 
 def our_node(graph: Graph, node_type: str, settings: dict[str, Any], info: dict, pos: list[float] | None = None,
@@ -332,7 +335,7 @@ def our_node(graph: Graph, node_type: str, settings: dict[str, Any], info: dict,
         raise ValueError(f"{node_type} has no widget {sorted(unknown)}")
     return {
         "id": node_id if node_id is not None else graph.new_node_id(), "type": node_type, "pos": pos or [0, 0],
-        "size": node_size(len(values)), "flags": {}, "order": 0, "mode": 0, "inputs": inputs or [],
+        "size": node_size(node_type, len(values)), "flags": {}, "order": 0, "mode": 0, "inputs": inputs or [],
         "outputs": [{"name": name, "type": kind, "links": []} for name, kind in zip(info["output_name"],
                                                                                     info["output"])],
         "properties": {"Node name for S&R": node_type, "cnr_id": PACK_ID, "ver": pack_version()},
@@ -514,7 +517,7 @@ def ui_to_api(ui: dict, object_info: dict) -> dict:
                 _, origin, origin_slot, *_ = links[slot["link"]]
                 inputs[slot.get("widget", {}).get("name", slot["name"])] = [str(origin), origin_slot]
         prompt[str(node["id"])] = {"inputs": inputs, "class_type": node["type"],
-                                   "_meta": {"title": node.get("title") or info["display_name"]}}
+                                   "_meta": {"title": node.get("title") or info["display_name"] or node["type"]}}
     return prompt
 
 

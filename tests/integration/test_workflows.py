@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "demo"))
 sys.path.insert(0, str(REPO / "tests" / "workflow_stand_ins"))
 
 import build_workflows as bw  # noqa: E402
+from test_browser_badge import _wait, browser  # noqa: E402, F401  (browser: a fixture, Chromium or a skip)
 
 WORKFLOWS = REPO / "workflows"
 UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
@@ -149,6 +150,36 @@ def test_the_template_browser_lists_them_with_thumbnails(server):
         with urllib.request.urlopen(base + ".jpg", timeout=30) as response:
             assert response.headers["Content-Type"] == "image/jpeg"
             assert response.read()[:3] == b"\xff\xd8\xff"
+
+
+_LOAD_AND_CONVERT = """
+const done = arguments[arguments.length - 1];
+const app = window.comfyAPI.app.app;
+app.loadGraphData(arguments[0], true, true).then(async () => {
+  const unknown = app.graph.nodes.filter(n => !(n.type in LiteGraph.registered_node_types)).map(n => n.type);
+  done({prompt: (await app.graphToPrompt()).output, nodes: app.graph.nodes.length, unknown});
+}).catch(e => done({error: String(e)}));
+"""
+
+
+def test_the_front_end_loads_each_ui_graph_and_queues_its_api_graph(server, request):
+    """The real front end (comfyui-frontend-package) loads every UI graph with every node type known, and its own
+    UI-to-API conversion (graphToPrompt, what the Queue button sends) gives the shipped API graph (titles aside:
+    they are the front end's localized names)."""
+    driver = request.getfixturevalue("browser")
+    driver.get(server["url"] + "/")
+    _wait(driver, "const app = window.comfyAPI?.app?.app; return !!(app?.vueAppReady && app.graph)", 120,
+          "the front end")
+    for name in UI_GRAPHS:
+        ui = load(name)
+        result = driver.execute_async_script(_LOAD_AND_CONVERT, ui)
+        assert "error" not in result, (name, result)
+        assert result["unknown"] == [] and result["nodes"] == len(ui["nodes"]), (name, result["unknown"])
+        assert without_titles(result["prompt"]) == without_titles(load(name, api=True)), name
+
+
+def without_titles(prompt: dict) -> dict:
+    return {k: {**v, "_meta": None} for k, v in prompt.items()}
 
 
 def wait_quietly(client, prompt_id: str) -> dict:
