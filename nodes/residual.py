@@ -27,6 +27,9 @@ BlockFn = Callable[[dict], dict]
 
 ACTIVE_PASS: contextvars.ContextVar[ResidualPass | None] = contextvars.ContextVar("taylor_forecast_pass",
                                                                                  default=None)
+# The diffusion model an APPLY_MODEL call of a patched clone is running (object-patched block forwards use it).
+ACTIVE_MODEL: contextvars.ContextVar[torch.nn.Module | None] = contextvars.ContextVar("taylor_forecast_model",
+                                                                                     default=None)
 _PREVIOUS_ATTR = "taylor_forecast_previous"
 
 
@@ -150,14 +153,26 @@ def _block_replacement(stack: int, block: int, previous: Callable | None) -> Cal
     return replacement
 
 
-def _forward_replacement(stack: int, block: int, stream: str, previous: Callable) -> Callable:
-    """A block's ``forward`` for a ``hook = "forward"`` stack: ``previous(x, *rest)`` returns the new stream."""
+def _forward_replacement(stack: int, block: int, attribute: str, stream: str, previous: Callable | None,
+                         fallback: torch.nn.Module) -> Callable:
+    """A block's ``forward`` for a ``hook = "forward"`` stack (``x`` is the stream, the result its new value).
+
+    The original is another node's object patch (``previous``), else the class's ``forward`` of the block of
+    the diffusion model being run (``ACTIVE_MODEL``, set by the APPLY_MODEL wrapper): never a block captured at
+    patch time, which a copy of the model (newest ComfyUI's multi-GPU clones) would not own."""
+    def original(x, *args, **kwargs):
+        if previous is not None:
+            return previous(x, *args, **kwargs)
+        model = ACTIVE_MODEL.get()
+        module = getattr(model, attribute)[block] if model is not None else fallback
+        return type(module).forward(module, x, *args, **kwargs)
+
     def forward(x, *args, **kwargs):
         active = ACTIVE_PASS.get()
         if active is None:
-            return previous(x, *args, **kwargs)
+            return original(x, *args, **kwargs)
         out = active.on_block(stack, block, {stream: x},
-                              lambda block_args: {stream: previous(block_args[stream], *args, **kwargs)})
+                              lambda block_args: {stream: original(block_args[stream], *args, **kwargs)})
         return out[stream]
 
     setattr(forward, _PREVIOUS_ATTR, previous)
@@ -166,12 +181,13 @@ def _forward_replacement(stack: int, block: int, stream: str, previous: Callable
 
 def _install_forward_patches(model_patcher, stack: int, spec: StackSpec, blocks: torch.nn.ModuleList) -> None:
     """Object-patch every block's ``forward`` on ``model_patcher`` (a clone), chaining another node's object
-    patch of the same ``forward``; without one, the class's own ``forward`` bound to the block."""
+    patch of the same ``forward`` (an earlier one of ours is unwrapped, not nested)."""
     for block, module in enumerate(blocks):
         key = f"diffusion_model.{spec.attribute}.{block}.forward"
         previous = model_patcher.object_patches.get(key)
-        previous = getattr(previous, _PREVIOUS_ATTR, previous) or type(module).forward.__get__(module)
-        model_patcher.add_object_patch(key, _forward_replacement(stack, block, spec.streams[0], previous))
+        previous = getattr(previous, _PREVIOUS_ATTR, previous)
+        model_patcher.add_object_patch(key, _forward_replacement(stack, block, spec.attribute, spec.streams[0],
+                                                                 previous, module))
 
 
 def install_block_replacements(model_patcher, family: FamilySpec, diffusion_model: torch.nn.Module) -> int:

@@ -31,8 +31,8 @@ class TaylorSeerApply:
                 **window_inputs(),
                 "level": (list(LEVELS), {"default": d.level, "tooltip":
                           "residual: run the first block every step and forecast what the other blocks add "
-                          "(Flux, Chroma, Wan, HunyuanVideo, Qwen-Image, SD3, LTXV, Mochi, AuraFlow, HunyuanDiT, Lumina 2 / "
-                          "Z-Image, PixArt; other models use output, logged). output: forecast the "
+                          "(Flux, Chroma, Wan, HunyuanVideo, Qwen-Image, SD3, LTXV, Mochi, AuraFlow, HunyuanDiT, "
+                          "Lumina 2 / Z-Image, PixArt; other models use output, logged). output: forecast the "
                           "model's output; works for every model, UNets included. modules: the original "
                           "TaylorSeer: forecast every block's attention and MLP outputs while modulation, gates "
                           "and residual adds still run (Flux, Chroma, Wan; other models fall back to residual). "

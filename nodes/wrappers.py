@@ -25,7 +25,7 @@ from .config import ForecastConfig
 from .families import family_of, no_adapter_reason, resolve_layout
 from .module_level import ModulePass, module_layout
 from .report import report_lines, run_report
-from .residual import ACTIVE_PASS, AdapterMismatch, ForecastUnavailable, ResidualPass
+from .residual import ACTIVE_MODEL, ACTIVE_PASS, AdapterMismatch, ForecastUnavailable, ResidualPass
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
 from .telemetry import send_report
 
@@ -84,7 +84,11 @@ def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control
     run: RunState | None = transformer_options.get(RUN_KEY)
 
     def compute() -> torch.Tensor:
-        return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+        token = ACTIVE_MODEL.set(executor.class_obj.diffusion_model)
+        try:
+            return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+        finally:
+            ACTIVE_MODEL.reset(token)
 
     if run is None:
         return compute()
