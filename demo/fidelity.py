@@ -134,16 +134,16 @@ def taylorseer(model, interval: int, max_order: int, level: str = "residual", wa
 
 
 def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 2,
-            warmup: int = 3, tail: int = 1, clock: str = "step"):
+            warmup: int = 3, tail: int = 1, clock: str = "step", error_budget: str = "accumulated"):
     import nodes
 
     return nodes.NODE_CLASS_MAPPINGS["CGTaylorGate"]().apply(
         model, threshold, max_order, first_block_order, warmup, tail, 0.0, 1.0, max_consecutive, clock,
-        "auto")[0]
+        "auto", error_budget=error_budget)[0]
 
 
 def match_threshold(bench: Bench, case: Case, target_full: int, make: Callable[[float], object],
-                    low: float = 0.0, high: float = 1.0, iterations: int = 10) -> tuple[float, float, int]:
+                    low: float = 0.0, high: float = 2.0, iterations: int = 10) -> tuple[float, float, int]:
     """Bisect the gate threshold for one case until its run makes ``target_full`` full computes (fewer
     computes as the threshold rises). Returns (threshold, PSNR, full) of the closest run found with at least
     the target's computes, so the gate never gets more compute than the fixed interval it is compared to."""
@@ -177,18 +177,37 @@ def gate_sweep_table(bench: Bench, thresholds: list[float], max_consecutive: int
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Matched:
+    """The gate at thresholds bisected per case to a number of full computes: means over cases."""
+
+    psnr: float
+    full: float
+    thresholds: tuple[float, float]  # smallest and largest threshold found
+
+
+def matched_gate(bench: Bench, target_full: int, max_order: int, error_budget: str) -> Matched:
+    matched = [match_threshold(bench, case, target_full,
+                               lambda t: cg_gate(bench.model, t, 0, max_order, error_budget=error_budget))
+               for case in bench.cases]
+    thresholds, values, fulls = zip(*matched)
+    return Matched(statistics.mean(values), statistics.mean(fulls), (min(thresholds), max(thresholds)))
+
+
 def matched_table(bench: Bench, intervals: list[int], max_order: int) -> str:
-    """Per fixed interval: TaylorSeer's PSNR, and the gate's at thresholds bisected per case to the same
-    number of full computes."""
-    lines = ["| interval | full computes | TaylorSeer PSNR | gate full computes | gate PSNR | gate thresholds |",
-             "|---|---|---|---|---|---|"]
+    """Per fixed interval: TaylorSeer's PSNR, and the gate's (both error budgets) at thresholds bisected per
+    case to the same number of full computes."""
+    lines = ["| interval | full computes | TaylorSeer residual PSNR | TaylorSeer output PSNR | "
+             "gate accumulated PSNR (thresholds) | gate per_step PSNR (thresholds) |", "|---|---|---|---|---|---|"]
     for interval in intervals:
         fixed = bench.evaluate(taylorseer(bench.model, interval, max_order))
-        matched = [match_threshold(bench, case, round(fixed.full), lambda t: cg_gate(bench.model, t, 0, max_order))
-                   for case in bench.cases]
-        thresholds, values, fulls = zip(*matched)
-        lines.append(f"| {interval} | {fixed.full:.0f} | {fixed.psnr:.2f} | {statistics.mean(fulls):.2f} | "
-                     f"{statistics.mean(values):.2f} | {min(thresholds):.3g}-{max(thresholds):.3g} |")
+        output = bench.evaluate(taylorseer(bench.model, interval, max_order, "output"))
+        cells = []
+        for budget in ("accumulated", "per_step"):
+            gate = matched_gate(bench, round(fixed.full), max_order, budget)
+            low, high = gate.thresholds
+            cells.append(f"{gate.psnr:.2f} ({low:.3g}-{high:.3g}){'' if gate.full == fixed.full else ' *'}")
+        lines.append(f"| {interval} | {fixed.full:.0f} | {fixed.psnr:.2f} | {output.psnr:.2f} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -209,10 +228,12 @@ def main() -> None:
         sections.append(f"TaylorSeer, level {level}, warmup 3, tail 1:\n\n"
                         + order_table(bench, level, [2, 3, 4, 5, 6], [0, 1, 2]))
     if not args.skip_gate:
-        sections.append("CG-Taylor Gate sweep (max_order 1, first_block_order 2, warmup 3, tail 1, no cap):\n\n"
-                        + gate_sweep_table(bench, [0.0, 0.02, 0.05, 0.1, 0.2, 0.5], 0))
+        sections.append("CG-Taylor Gate sweep (max_order 1, first_block_order 2, warmup 3, tail 1, no cap, "
+                        "error budget accumulated):\n\n"
+                        + gate_sweep_table(bench, [0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0], 0))
         sections.append("Matched compute (order 1): gate thresholds bisected per seed to the fixed interval's full "
-                        "computes:\n\n" + matched_table(bench, [3, 5], 1))
+                        "computes (* = a case could not be matched exactly and got more computes):\n\n"
+                        + matched_table(bench, [3, 4, 5, 6], 1))
     text = "\n\n".join(sections) + "\n"
     print(text)
     if args.out:

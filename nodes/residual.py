@@ -5,6 +5,9 @@ Per stack, the reference is the stream entering the first skipped block (stack 0
 i.e. block 0's output after any ControlNet or post-block additions the model made outside the block
 replacement; later stacks: the input of their block 0). A full step records ``R = out(last block) - ref``;
 a forecast step returns ``ref + R_hat`` from the last block and its input unchanged from the blocks between.
+Under the CG-Taylor Gate the target is the last block's output itself (CG-Taylor's "last block forecast":
+``H = out(last block)`` recorded, ``H_hat`` returned), which measured closer to the uncached image on the demo
+model at equal compute (README).
 The reference is always the stored copy, never the tensor arriving at the last block, so additions the
 model code makes after the skipped blocks are not counted twice.
 
@@ -21,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from .families import FamilySpec, StackLayout, StackSpec, block_counts
-from .run_state import FORECAST, GATE, PROBE, CallPlan, RunState
+from .run_state import FORECAST, GATE, LOG_PREFIX, PROBE, CallPlan, RunState, logger
 
 BlockFn = Callable[[dict], dict]
 
@@ -59,9 +62,9 @@ def stream_copies(args: dict, streams: tuple[str, ...]) -> dict[str, torch.Tenso
 
 
 @_eager
-def _record_residuals(run: RunState, plan: CallPlan, stack: int, out: dict, ref: dict) -> None:
+def _record_targets(run: RunState, plan: CallPlan, stack: int, out: dict, ref: dict) -> None:
     for stream, value in ref.items():
-        run.record(plan, f"{stack}/{stream}", out[stream] - value)
+        run.record(plan, f"{stack}/{stream}", out[stream] if run.forecasts_hidden_state else out[stream] - value)
 
 
 @_eager
@@ -98,9 +101,9 @@ class ResidualPass:
 
     def on_block(self, stack: int, block: int, args: dict, run_block: BlockFn) -> dict:
         layout: StackLayout = self.run.layouts[stack]
+        streams = layout.spec.streams
         if layout.first_skipped is None or block < layout.first_skipped:
             return run_block(args)
-        streams = layout.spec.streams
         if block == layout.first_skipped:
             self.refs[stack] = stream_copies(args, streams)
             if self.run.gate is not None and stack == min(self.expected_stacks()):
@@ -110,7 +113,7 @@ class ResidualPass:
             if block == layout.last and stack in self.refs:  # else its first skipped block was replaced by another
                 ref = self.refs.pop(stack)
                 if self.plan.record:
-                    _record_residuals(self.run, self.plan, stack, out, ref)
+                    _record_targets(self.run, self.plan, stack, out, ref)
                 self.finished.add(stack)
             return out
         handed_on = {s: args[s] for s in layout.spec.passthrough}
@@ -120,16 +123,24 @@ class ResidualPass:
             raise ForecastUnavailable(f"stack {stack}'s first skipped block was not reached through our replacement")
         ref = self.refs.pop(stack)
         self.finished.add(stack)
+        if self.run.forecasts_hidden_state:
+            return {**{s: self._forecast(f"{stack}/{s}", ref[s]) for s in streams}, **handed_on}
         return {**{s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}, **handed_on}
 
     @_eager
     def _probe(self, actual: torch.Tensor) -> None:
-        """Gate on the probe (deciding call only) and record it on full calls, as CG-Taylor does."""
+        """Gate on the probe (deciding call only) and record it on full calls, as CG-Taylor does. A non-finite
+        probe is never trusted (``relative_l1`` is inf) and never recorded: it would poison later forecasts."""
         if self.pending_gate:
-            self.gate_error = self.run.probe_error(self.plan, actual)
-            self.forecast = self.run.gate.allows(self.gate_error)
+            self.forecast, self.gate_error = self.run.gate_verdict(self.run.probe_error(self.plan, actual))
             self.run.resolve_gate(self.forecast)
             self.pending_gate = False
+        if not torch.isfinite(actual).all():
+            if self.forecast:  # a cond following an earlier verdict: redone in full by the wrapper
+                raise ForecastUnavailable("the first block returned non-finite values")
+            logger.warning("%s step %d: the first block returned non-finite values; this step is computed in "
+                           "full and kept out of the gate's history", LOG_PREFIX, self.plan.step)
+            return
         if not self.forecast and self.plan.record:
             self.run.record(self.plan, PROBE, actual)
 
