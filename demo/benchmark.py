@@ -1,0 +1,400 @@
+"""CPU benchmark, in one process: TaylorSeer Apply, the CG-Taylor Gate and ComfyUI's own EasyCache / LazyCache
+on the trained demo models (tiny Wan 2.1 and tiny Flux.1-dev, digits), each against the uncached run.
+
+``python demo/benchmark.py [--archs wan,flux] [--seeds 8] [--timed 3] [--out docs] [--quick]`` (host Python)
+
+Per configuration and (model, sampler): full computes per run (real calls of the model's last block, forward
+hook; for every method), compute ratio (sampler evaluations / full computes), wall-time speed-up (median of
+the uncached run's time over the median of the configuration's, ``--timed`` pairs run back to back, reference
+first), PSNR of the decoded 128x128 images and of the model-space latents, SSIM of the decoded images,
+cache memory (the pack: its run report's peak cache bytes; EasyCache/LazyCache: bytes of the tensors their
+holder keeps, largest seen at the end of a model call), the growth of the process's peak RSS during the
+configuration's runs (``ru_maxrss``), and the forecast overhead: median time of a model call whose last block
+did not run over that of one where it ran (the outermost APPLY_MODEL wrapper times every call).
+Writes ``benchmarks.csv``, ``benchmarks.md`` and ``pareto.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import comfy_env  # noqa: E402
+import fidelity  # noqa: E402
+from demo_model import load_demo_model  # noqa: E402
+
+SETTINGS = {"euler": 30, "dpmpp_2m": 20}  # sampler -> steps
+LEVELS = ("residual", "output", "modules")
+COLUMNS = ["arch", "sampler", "steps", "method", "level", "interval", "max_order", "threshold", "label",
+           "full_mean", "compute_ratio", "speedup_median", "seconds_ref_median", "seconds_median", "psnr_db",
+           "psnr_min_db", "latent_psnr_db", "ssim", "cache_bytes", "peak_rss_growth_kib", "forecast_overhead",
+           "seeds", "timed_pairs"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One method setting; ``make(model)`` returns the patched model (None = no cache)."""
+
+    method: str  # none | taylorseer | cg_taylor | easycache | lazycache
+    level: str = ""
+    interval: int | None = None
+    max_order: int | None = None
+    threshold: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.method == "taylorseer":
+            return f"TaylorSeer {self.level} N={self.interval} O={self.max_order}"
+        return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}"
+
+    def make(self, model):
+        if self.method == "none":
+            return model
+        if self.method == "taylorseer":
+            return fidelity.taylorseer(model, self.interval, self.max_order, self.level)
+        if self.method == "cg_taylor":
+            return fidelity.cg_gate(model, self.threshold)
+        import nodes
+
+        node = nodes.NODE_CLASS_MAPPINGS["EasyCache" if self.method == "easycache" else "LazyCache"]
+        return node.execute(model, self.threshold, 0.15, 0.95, False)[0]  # the node's defaults: 0.15 to 0.95
+
+
+def grid(taylorseer: list[tuple[str, int, int]], gate: list[float], peers: list[float]) -> list[Config]:
+    """The reference first, then TaylorSeer's (level, interval, order) settings, the gate's and the peers'
+    thresholds."""
+    configs = [Config("none")]
+    configs += [Config("taylorseer", level, n, o) for level, n, o in sorted(set(taylorseer), key=taylorseer.index)]
+    configs += [Config("cg_taylor", "residual", threshold=t) for t in gate]
+    configs += [Config(m, threshold=t) for m in ("easycache", "lazycache") for t in peers]
+    return configs
+
+
+def last_block(diffusion_model: torch.nn.Module) -> torch.nn.Module:
+    """The block whose real call marks a full compute (Flux: the last single block; Wan: the last block)."""
+    blocks = getattr(diffusion_model, "single_blocks", None) or diffusion_model.blocks
+    return blocks[-1]
+
+
+def tensor_bytes(value) -> int:
+    """Bytes of the tensors in ``value`` (a tensor, or a dict / list / tuple of them; other values count 0)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
+
+
+def _copy_input(executor, x, *args, **kwargs):
+    """Hands the diffusion model a copy of its input. ComfyUI 0.3.75's EasyCache adds its cached difference to
+    the input in place on skipped steps; for a float32 flow model ``apply_model``'s input is that very tensor
+    (no dtype cast, ``calculate_input`` returns it), so ``denoised = x - sigma * out`` would read the modified
+    tensor (measured: 8-12 dB at every threshold). The copy costs one latent-sized clone per call, for every
+    configuration alike; a bf16/fp16 model gets such a copy from ComfyUI's own cast."""
+    return executor(x.clone(), *args, **kwargs)
+
+
+@dataclass
+class Probe:
+    """Counters of one run, fed by the outermost APPLY_MODEL wrapper and the last block's forward hook."""
+
+    full: int = 0
+    full_call_s: list[float] = field(default_factory=list)
+    skipped_call_s: list[float] = field(default_factory=list)
+    cache_bytes: int = 0
+    run_state: object | None = None
+
+
+class Harness:
+    """A demo model with probes, for one arch; ``sample`` runs the real KSampler node."""
+
+    def __init__(self, arch: str) -> None:
+        import comfy.patcher_extension as ext
+
+        self.arch = arch
+        self.model = load_demo_model(comfy_env.comfy_root(), arch).clone()
+        # keyed apart from "easycache"/"lazycache": the pack treats those keys as a peer cache on the model
+        self.model.add_wrapper_with_key(ext.WrappersMP.APPLY_MODEL, "benchmark_probe", self._apply_model)
+        self.model.add_wrapper_with_key(ext.WrappersMP.DIFFUSION_MODEL, "benchmark_input_copy", _copy_input)
+        self.probe = Probe()
+        self._hook = last_block(self.model.model.diffusion_model).register_forward_hook(self._block_ran)
+
+    def close(self) -> None:
+        self._hook.remove()
+
+    def _block_ran(self, *_args) -> None:
+        self.probe.full += 1
+
+    def _apply_model(self, executor, *args, **kwargs):
+        options = kwargs.get("transformer_options") or (args[5] if len(args) > 5 else {})
+        before = self.probe.full
+        start = time.perf_counter()
+        out = executor(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        (self.probe.full_call_s if self.probe.full > before else self.probe.skipped_call_s).append(seconds)
+        holder = options.get("easycache")
+        if holder is not None:
+            self.probe.cache_bytes = max(self.probe.cache_bytes, tensor_bytes(vars(holder)))
+        self.probe.run_state = options.get("taylor_forecast_run", self.probe.run_state)
+        return out
+
+    def sample(self, model, case: fidelity.Case, steps: int, sampler: str) -> tuple[torch.Tensor, float, Probe]:
+        """(latent samples, seconds, probe) of one KSampler run of ``fidelity.DIGITS_PER_RUN`` images."""
+        self.probe = Probe()
+        start = time.perf_counter()
+        if self.arch == "wan":
+            out = fidelity.sample(model, case, steps, sampler)
+        else:
+            import digits_codec
+
+            import nodes
+
+            def cond(digit):
+                return [[digits_codec.digit_context(digit), {"pooled_output": torch.zeros(1, 768)}]]
+
+            latent = {"samples": torch.zeros(fidelity.DIGITS_PER_RUN, 16, 16, 16)}
+            (result,) = nodes.NODE_CLASS_MAPPINGS["KSampler"]().sample(
+                model, case.seed, steps, fidelity.CFG, sampler, "simple", cond(case.digit), cond(None), latent)
+            out = result["samples"]
+        seconds = time.perf_counter() - start
+        run = self.probe.run_state
+        if run is not None:
+            self.probe.cache_bytes = int(run.stats.peak_cache_bytes)
+        return out, seconds, self.probe
+
+    def images(self, latent: torch.Tensor) -> torch.Tensor:
+        """Decoded grey images ``[B, 1, 128, 128]`` in [0, 1] (the demo codec; Flux latents carried over)."""
+        import comfy.latent_formats
+        import digits_codec
+
+        if self.arch == "flux":
+            latent = digits_codec.from_model_space(comfy.latent_formats.Flux().process_in(latent)[:, :, None])
+        return digits_codec.decode(latent)[..., :1].permute(0, 3, 1, 2)
+
+    def model_space(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.model.model.latent_format.process_in(latent)
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.mean((a.double() - b.double()) ** 2))
+
+
+def psnr_of(error: float, peak: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error (inf when 0)."""
+    return math.inf if error == 0 else 10.0 * math.log10(peak * peak / error)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> float:
+    """PSNR in dB (inf when equal)."""
+    return psnr_of(mse(a, b), peak)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM of grey images ``[B, 1, H, W]`` in [0, 1] (Gaussian window 11, sigma 1.5; Wang et al. 2004)."""
+    coords = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-coords**2 / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+    a, b = a.double(), b.double()
+
+    def blur(x):
+        return torch.nn.functional.conv2d(x, window)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(value.mean())
+
+
+def max_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(h: Harness, config: Config, sampler: str, steps: int, seeds: int, timed: int,
+            references: dict) -> dict:
+    """One CSV row: every case once for fidelity; the first ``timed`` cases timed against a fresh reference run
+    made right before (so both see the same machine load)."""
+    patched = config.make(h.model)
+    rss_before = max_rss_kib()
+    rows, ref_s, cfg_s, full_calls, skipped_calls = [], [], [], [], []
+    for index, case in enumerate(fidelity.cases(seeds)):
+        if index < timed:
+            ref_s.append(h.sample(h.model, case, steps, sampler)[1])
+        out, seconds, probe = h.sample(patched, case, steps, sampler)
+        if index < timed:
+            cfg_s.append(seconds)
+        full_calls += probe.full_call_s
+        skipped_calls += probe.skipped_call_s
+        ref = references[case]
+        peak = float(h.model_space(ref).abs().max()) * 2
+        rows.append((probe.full, mse(h.images(out), h.images(ref)),
+                     mse(h.model_space(out), h.model_space(ref)) / peak**2, ssim(h.images(out), h.images(ref)),
+                     probe.cache_bytes))
+    fulls, errors, latent_errors, ssims, caches = zip(*rows)
+    evaluations = references["evaluations"]
+    overhead = (statistics.median(skipped_calls) / statistics.median(full_calls)
+                if skipped_calls and full_calls else None)
+    return {
+        "arch": h.arch, "sampler": sampler, "steps": steps, "method": config.method, "level": config.level,
+        "interval": config.interval, "max_order": config.max_order, "threshold": config.threshold,
+        "label": config.label, "full_mean": statistics.mean(fulls),
+        "compute_ratio": evaluations / statistics.mean(fulls),
+        "speedup_median": statistics.median(ref_s) / statistics.median(cfg_s) if timed else None,
+        "seconds_ref_median": statistics.median(ref_s) if timed else None,
+        "seconds_median": statistics.median(cfg_s) if timed else None,
+        "psnr_db": psnr_of(statistics.mean(errors)), "psnr_min_db": psnr_of(max(errors)),
+        "latent_psnr_db": psnr_of(statistics.mean(latent_errors)), "ssim": statistics.mean(ssims),
+        "cache_bytes": max(caches) if config.method != "none" else 0,
+        "peak_rss_growth_kib": max_rss_kib() - rss_before, "forecast_overhead": overhead,
+        "seeds": seeds, "timed_pairs": timed,
+    }
+
+
+def run_setting(h: Harness, sampler: str, steps: int, configs: list[Config], seeds: int, timed: int,
+                progress: Callable) -> list[dict]:
+    """Every configuration on one (model, sampler): references first, then the sweep."""
+    references: dict = {}
+    for case in fidelity.cases(seeds):
+        out, _seconds, probe = h.sample(h.model, case, steps, sampler)
+        references[case] = out
+        references["evaluations"] = probe.full
+    rows = []
+    for config in progress(configs, desc=f"{h.arch} {sampler} {steps} steps", unit="config"):
+        rows.append(measure(h, config, sampler, steps, seeds, timed, references))
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else v)
+                             for k, v in row.items()})
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--archs", default="wan,flux")
+    parser.add_argument("--samplers", default="euler,dpmpp_2m", help=f"of {sorted(SETTINGS)}")
+    parser.add_argument("--steps", type=int, help="override every sampler's step count")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--timed", type=int, default=3, help="timed (reference, configuration) pairs")
+    parser.add_argument("--levels", default=",".join(LEVELS), help="TaylorSeer levels of the thin grid")
+    parser.add_argument("--thin-orders", default="0,1,2,3", help="orders of the thin grid (every setting)")
+    parser.add_argument("--thin-intervals", default="2,3,4,5,6,7", help="intervals of the thin grid")
+    parser.add_argument("--full-grid", default="",
+                        help="arch:sampler settings (comma-separated, or all) that also get --full-levels x "
+                             "--orders x --intervals")
+    parser.add_argument("--full-levels", default=",".join(LEVELS))
+    parser.add_argument("--orders", default="0,1,2,3")
+    parser.add_argument("--intervals", default="2,3,4,5,6,7")
+    parser.add_argument("--gate", default="0.02,0.05,0.1,0.2,0.4", help="CG-Taylor thresholds")
+    parser.add_argument("--peers", default="0.02,0.05,0.1,0.2,0.35,0.6,1.0", help="EasyCache/LazyCache thresholds")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is; 1 is steadier on a "
+                        "shared machine)")
+    parser.add_argument("--out", type=Path, default=comfy_env.REPO / "docs")
+    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="keep the caches' per-run log lines")
+    parser.add_argument("--from-csv", type=Path, help="only rewrite benchmarks.md / pareto.png from this CSV (the "
+                        "other arguments as in the run that wrote it, for the text)")
+    parser.add_argument("--run-minutes", type=float, default=0.0, help="with --from-csv: the run's time, for the text")
+    return parser.parse_args(argv)
+
+
+def notes(args: argparse.Namespace) -> tuple[str, ...]:
+    """The grid, in words, for ``benchmarks.md``."""
+    full = (f"; on {args.full_grid} also levels {args.full_levels} x orders {args.orders} x intervals "
+            f"{args.intervals}" if args.full_grid else "")
+    return (f"TaylorSeer grid: levels {args.levels} x orders {args.thin_orders} x intervals {args.thin_intervals}"
+            f"{full}; warmup 3, tail 1, clock step. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
+            f"first_block_order 2, warmup 3, tail 1, no cap). EasyCache / LazyCache reuse_threshold "
+            f"{args.peers or 'none'} (start 0.15, end 0.95: the nodes' defaults).",)
+
+
+def sweep(args: argparse.Namespace) -> list[dict]:
+    """Every (arch, sampler) setting's rows; the CSV is rewritten after each setting."""
+    import comfy.utils
+    from tqdm import tqdm
+
+    thin_ts = [(level, n, o) for level in args.levels.split(",") if level for n in _ints(args.thin_intervals)
+               for o in _ints(args.thin_orders)]
+    full_ts = [(level, n, o) for level in args.full_levels.split(",") if level for n in _ints(args.intervals)
+               for o in _ints(args.orders)]
+    thin = grid(thin_ts, _floats(args.gate), _floats(args.peers))
+    full = grid(full_ts + thin_ts, _floats(args.gate), _floats(args.peers))
+    rows: list[dict] = []
+    bars = comfy.utils.PROGRESS_BAR_ENABLED
+    comfy.utils.set_progress_bar_enabled(False)  # ComfyUI's per-sampling bars; ours stay
+    root_level = logging.getLogger().level
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # one report line per run from every cache otherwise
+    try:
+        for arch in args.archs.split(","):
+            h = Harness(arch)
+            try:
+                for sampler in args.samplers.split(","):
+                    whole = args.full_grid == "all" or f"{arch}:{sampler}" in args.full_grid.split(",")
+                    rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], full if whole else thin,
+                                        args.seeds, args.timed, tqdm)
+                    args.out.mkdir(parents=True, exist_ok=True)
+                    write_csv(rows, args.out / "benchmarks.csv")  # after every setting: partial results survive
+            finally:
+                h.close()
+    finally:
+        comfy.utils.set_progress_bar_enabled(bars)
+        logging.getLogger().setLevel(root_level)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import benchmark_report
+
+    given = list(argv if argv is not None else sys.argv[1:])
+    for option in ("--from-csv", "--run-minutes"):  # the command of the run itself
+        if option in given:
+            i = given.index(option)
+            given[i:i + 2] = []
+    command = "python demo/benchmark.py " + " ".join(given)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end"
+    if args.from_csv:
+        rows, seconds = benchmark_report.read_csv(args.from_csv), args.run_minutes * 60
+    else:
+        comfy_env.boot()
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        started = time.time()
+        rows = sweep(args)
+        seconds = time.time() - started
+    benchmark_report.write(rows, args.out, command, machine, seconds, args.threads, plot_png=not args.no_plot,
+                           notes=notes(args))
+
+
+if __name__ == "__main__":
+    main()
