@@ -147,22 +147,28 @@ def ksample(model, positive, negative, latent, steps: int = 20, cfg: float = 1.0
 
 
 @contextmanager
-def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, ...], submodule: str = ""):
-    """Count real forward calls of every block of the named ModuleLists (torch forward hooks), or of the block's
-    ``submodule`` (e.g. its attention) where the block's own ``forward`` is object-patched and a hook on the
-    block would count the patched calls too."""
-    counts: dict[str, list[int]] = {a: [0] * len(getattr(diffusion_model, a)) for a in attributes}
+def count_calls(modules: dict[str, list[torch.nn.Module]]):
+    """Real forward calls (torch forward hooks) of every module of each named list: ``counts[name][index]``."""
+    counts = {name: [0] * len(group) for name, group in modules.items()}
     handles = []
-    for attribute in attributes:
-        for index, block in enumerate(getattr(diffusion_model, attribute)):
-            def hook(_module, _inputs, _output, a=attribute, i=index):
-                counts[a][i] += 1
-            handles.append(block.get_submodule(submodule).register_forward_hook(hook))
+    for name, group in modules.items():
+        for index, module in enumerate(group):
+            def hook(_module, _inputs, _output, name=name, index=index):
+                counts[name][index] += 1
+            handles.append(module.register_forward_hook(hook))
     try:
         yield counts
     finally:
         for handle in handles:
             handle.remove()
+
+
+def count_block_calls(diffusion_model: torch.nn.Module, attributes: tuple[str, ...], submodule: str = ""):
+    """Count real forward calls of every block of the named ModuleLists, or of the block's ``submodule`` (e.g.
+    its attention) where the block's own ``forward`` is object-patched and a hook on the block would count the
+    patched calls too."""
+    return count_calls({a: [block.get_submodule(submodule) for block in getattr(diffusion_model, a)]
+                        for a in attributes})
 
 
 TINY_SD3 = {"depth": 2, "context_in_dim": 32, "adm_in_channels": 64}

@@ -39,21 +39,9 @@ def case(host, name, flux, conds, wan, wan_conds):
     return wan, *wan_conds, host.wan_latent()
 
 
-@contextmanager
-def count_calls(blocks, names: tuple[str, ...]):
+def count_calls(host, blocks, names: tuple[str, ...]):
     """Real forward calls of the submodules ``names`` of every block: ``counts[name][block]``."""
-    counts = {name: [0] * len(blocks) for name in names}
-    handles = []
-    for index, block in enumerate(blocks):
-        for name in names:
-            def hook(_module, _inputs, _output, name=name, index=index):
-                counts[name][index] += 1
-            handles.append(block.get_submodule(name).register_forward_hook(hook))
-    try:
-        yield counts
-    finally:
-        for handle in handles:
-            handle.remove()
+    return host.count_calls({name: [block.get_submodule(name) for block in blocks] for name in names})
 
 
 @pytest.mark.parametrize("name", ["flux", "wan"])
@@ -75,8 +63,8 @@ def test_flux_forecast_steps_skip_the_branches_and_run_the_modulation(host, flux
     expected_full = len(full_steps(STEPS, 3, 2, 1)) * calls_per_step
     assert expected_full < STEPS * calls_per_step
     positive, negative = host.flux_cond(1, tokens=6), host.flux_cond(2, tokens=uncond_tokens)
-    with count_calls(dm.double_blocks, double.expensive + double.modulation) as d_calls, \
-            count_calls(dm.single_blocks, single.expensive + single.modulation) as s_calls:
+    with count_calls(host, dm.double_blocks, double.expensive + double.modulation) as d_calls, \
+            count_calls(host, dm.single_blocks, single.expensive + single.modulation) as s_calls:
         out = host.ksample(modules(host, flux), positive, negative, host.empty_latent(), steps=STEPS, cfg=3.5)
     assert torch.isfinite(out).all()
     for calls, adapter in ((d_calls, double), (s_calls, single)):
@@ -92,7 +80,7 @@ def test_wan_forecast_steps_skip_attention_cross_attention_and_ffn(host, wan, wa
     wan_adapter = host.pack_module("nodes.module_adapters").WAN
     blocks = wan.model.diffusion_model.blocks
     expected_full = len(full_steps(STEPS, 3, 2, 1))
-    with count_calls(blocks, wan_adapter.expensive + ("norm1", "norm2")) as calls:
+    with count_calls(host, blocks, wan_adapter.expensive + ("norm1", "norm2")) as calls:
         out = host.ksample(modules(host, wan), *wan_conds, host.wan_latent(), steps=STEPS, cfg=3.5)
     assert torch.isfinite(out).all()
     for name in wan_adapter.expensive + ("norm1", "norm2"):  # the norms only feed the skipped branches
