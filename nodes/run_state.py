@@ -98,11 +98,14 @@ class RunState:
         self._seen: set[tuple] = set()
         self.consecutive_forecasts = 0
         self.gate_budget = GateBudget(self.gate) if self.gate is not None else None
-        # residual level: the gate forecasts the last block's output, TaylorSeer what the skipped blocks add
-        self.forecasts_hidden_state = self.gate is not None
         self._counted_evaluation = -1
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
         self.modules = None  # modules level: its ModuleLayout (nodes/module_level.py), resolved with layouts
+
+    @property
+    def forecasts_hidden_state(self) -> bool:
+        """Residual level: the gate forecasts the last block's output, TaylorSeer what the skipped blocks add."""
+        return self.gate is not None
 
     @property
     def forecast_char(self) -> str:
