@@ -55,12 +55,14 @@ class Config:
     interval: int | None = None
     max_order: int | None = None
     threshold: float | None = None
+    max_consecutive: int = 0  # the gate's cap on consecutive forecasts (0: none)
 
     @property
     def label(self) -> str:
         if self.method == "taylorseer":
             return f"TaylorSeer {self.level} N={self.interval} O={self.max_order}"
-        return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}"
+        cap = f" cap={self.max_consecutive}" if self.max_consecutive else ""
+        return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}{cap}"
 
     def make(self, model):
         if self.method == "none":
@@ -68,7 +70,7 @@ class Config:
         if self.method == "taylorseer":
             return fidelity.taylorseer(model, self.interval, self.max_order, self.level)
         if self.method == "cg_taylor":
-            return fidelity.cg_gate(model, self.threshold)
+            return fidelity.cg_gate(model, self.threshold, self.max_consecutive)
         import nodes
 
         node = nodes.NODE_CLASS_MAPPINGS["EasyCache" if self.method == "easycache" else "LazyCache"]
@@ -113,26 +115,35 @@ def _copy_input(executor, x, *args, **kwargs):
 
 @dataclass
 class Probe:
-    """Counters of one run, fed by the outermost APPLY_MODEL wrapper and the last block's forward hook."""
+    """Counters of one run, fed by the outermost APPLY_MODEL wrapper and the last block's forward hook.
+    ``calls``: (start mark, end mark, the last block ran) per model call, turned into seconds by ``Probed.finish``."""
 
     full: int = 0
     full_call_s: list[float] = field(default_factory=list)
     skipped_call_s: list[float] = field(default_factory=list)
     cache_bytes: int = 0
     run_state: object | None = None
+    calls: list[tuple] = field(default_factory=list)
 
 
-class Harness:
-    """A demo model with probes, for one arch; ``sample`` runs the real KSampler node."""
+def _seconds_between(start: float, end: float) -> float:
+    return end - start
 
-    def __init__(self, arch: str) -> None:
+
+class Probed:
+    """A model clone with probes: an outermost APPLY_MODEL wrapper (per-call times, the peers' cache bytes, the
+    pack's run state) and a forward hook on the last block (full computes). Call times are ``mark()`` before and
+    after each call, turned into seconds by ``elapsed(start, end)`` once the run is over (on a GPU: CUDA events,
+    which add no synchronization; by default the host clock)."""
+
+    def __init__(self, model, mark: Callable[[], object] = time.perf_counter,
+                 elapsed: Callable[[object, object], float] = _seconds_between) -> None:
         import comfy.patcher_extension as ext
 
-        self.arch = arch
-        self.model = load_demo_model(comfy_env.comfy_root(), arch).clone()
+        self.model = model.clone()
+        self.mark, self.elapsed = mark, elapsed
         # keyed apart from "easycache"/"lazycache": the pack treats those keys as a peer cache on the model
         self.model.add_wrapper_with_key(ext.WrappersMP.APPLY_MODEL, "benchmark_probe", self._apply_model)
-        self.model.add_wrapper_with_key(ext.WrappersMP.DIFFUSION_MODEL, "benchmark_input_copy", _copy_input)
         self.probe = Probe()
         self._hook = last_block(self.model.model.diffusion_model).register_forward_hook(self._block_ran)
 
@@ -145,15 +156,36 @@ class Harness:
     def _apply_model(self, executor, *args, **kwargs):
         options = kwargs.get("transformer_options") or (args[5] if len(args) > 5 else {})
         before = self.probe.full
-        start = time.perf_counter()
+        start = self.mark()
         out = executor(*args, **kwargs)
-        seconds = time.perf_counter() - start
-        (self.probe.full_call_s if self.probe.full > before else self.probe.skipped_call_s).append(seconds)
+        self.probe.calls.append((start, self.mark(), self.probe.full > before))
         holder = options.get("easycache")
         if holder is not None:
             self.probe.cache_bytes = max(self.probe.cache_bytes, tensor_bytes(vars(holder)))
         self.probe.run_state = options.get("taylor_forecast_run", self.probe.run_state)
         return out
+
+    def finish(self) -> Probe:
+        """The probe of the run that just ended (call for call after the device finished its work): call times in
+        seconds, the pack's cache bytes read from its run state."""
+        for start, end, full in self.probe.calls:
+            (self.probe.full_call_s if full else self.probe.skipped_call_s).append(self.elapsed(start, end))
+        self.probe.calls.clear()
+        run = self.probe.run_state
+        if run is not None:
+            self.probe.cache_bytes = int(run.stats.peak_cache_bytes)
+        return self.probe
+
+
+class Harness(Probed):
+    """A demo model with probes, for one arch; ``sample`` runs the real KSampler node."""
+
+    def __init__(self, arch: str) -> None:
+        import comfy.patcher_extension as ext
+
+        self.arch = arch
+        super().__init__(load_demo_model(comfy_env.comfy_root(), arch))
+        self.model.add_wrapper_with_key(ext.WrappersMP.DIFFUSION_MODEL, "benchmark_input_copy", _copy_input)
 
     def sample(self, model, case: fidelity.Case, steps: int, sampler: str) -> tuple[torch.Tensor, float, Probe]:
         """(latent samples, seconds, probe) of one KSampler run of ``fidelity.DIGITS_PER_RUN`` images."""
@@ -174,10 +206,7 @@ class Harness:
                 model, case.seed, steps, fidelity.CFG, sampler, "simple", cond(case.digit), cond(None), latent)
             out = result["samples"]
         seconds = time.perf_counter() - start
-        run = self.probe.run_state
-        if run is not None:
-            self.probe.cache_bytes = int(run.stats.peak_cache_bytes)
-        return out, seconds, self.probe
+        return out, seconds, self.finish()
 
     def images(self, latent: torch.Tensor) -> torch.Tensor:
         """Decoded grey images ``[B, 1, 128, 128]`` in [0, 1] (the demo codec; Flux latents carried over)."""

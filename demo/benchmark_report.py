@@ -20,6 +20,23 @@ X_AXES = {"speedup_median": "wall-time speed-up", "compute_ratio": "compute rati
 
 
 TEXT_COLUMNS = ("arch", "sampler", "method", "level", "label")
+GPU_BEGIN, GPU_END = "<!-- GPU section: written by demo/gpu_benchmark.py -->", "<!-- end of GPU section -->"
+
+
+def gpu_section(path: Path) -> str:
+    """The GPU section of an existing ``benchmarks.md``, markers included ('' when none)."""
+    text = path.read_text() if path.is_file() else ""
+    start, end = text.find(GPU_BEGIN), text.find(GPU_END)
+    return text[start:end + len(GPU_END)] if 0 <= start < end else ""
+
+
+def splice_gpu_section(path: Path, section: str) -> None:
+    """Put ``section`` (Markdown, with or without the markers) in ``path`` as its GPU section: in place of the old
+    one, else appended."""
+    block = f"{GPU_BEGIN}\n{section.replace(GPU_BEGIN, '').replace(GPU_END, '').strip()}\n{GPU_END}"
+    old = gpu_section(path)
+    text = path.read_text() if path.is_file() else ""
+    path.write_text(text.replace(old, block) if old else (text.rstrip("\n") + "\n\n" + block).lstrip("\n") + "\n")
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -226,7 +243,7 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
     text += ["## Forecast overhead", "",
              "Median time of a model call whose last block did not run over the median time of one where it ran "
              "(outermost APPLY_MODEL wrapper; LazyCache skips whole evaluations before the model call: n/a).", ""]
-    text += overhead_lines(rows) + [""]
-    (out / "benchmarks.md").write_text("\n".join(text) + "\n")
+    text += overhead_lines(rows) + ["", gpu_section(out / "benchmarks.md")]  # the GPU section is kept
+    (out / "benchmarks.md").write_text("\n".join(text).rstrip("\n") + "\n")
     if plot_png:
         plot(rows, out / "pareto.png")

@@ -44,12 +44,12 @@ def setup(explicit: str | os.PathLike[str] | None = None, cpu: bool = True) -> P
 _booted = False
 
 
-def boot(explicit: str | os.PathLike[str] | None = None) -> Path:
+def boot(explicit: str | os.PathLike[str] | None = None, cpu: bool = True) -> Path:
     """``setup`` plus ComfyUI's built-in and custom nodes, loaded as the server loads them (this pack from
     ``custom_nodes/taylor_forecast``, the demo nodes from ``custom_nodes/taylor_forecast_demo``). Once per
-    process; returns the ComfyUI root."""
+    process; returns the ComfyUI root. ``cpu=False`` lets ComfyUI pick its accelerator."""
     global _booted
-    root = setup(explicit)
+    root = setup(explicit, cpu)
     if not _booted:
         import asyncio
 
