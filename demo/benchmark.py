@@ -17,7 +17,6 @@ Writes ``benchmarks.csv``, ``benchmarks.md`` and ``pareto.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 import os
@@ -34,6 +33,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
 import fidelity  # noqa: E402
 from demo_model import load_demo_model  # noqa: E402
@@ -310,15 +310,6 @@ def run_setting(h: Harness, sampler: str, steps: int, configs: list[Config], see
     return rows
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else v)
-                             for k, v in row.items()})
-
-
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v]
 
@@ -392,7 +383,8 @@ def sweep(args: argparse.Namespace) -> list[dict]:
                     rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], full if whole else thin,
                                         args.seeds, args.timed, tqdm)
                     args.out.mkdir(parents=True, exist_ok=True)
-                    write_csv(rows, args.out / "benchmarks.csv")  # after every setting: partial results survive
+                    # after every setting: partial results survive
+                    benchmark_report.write_csv(rows, args.out / "benchmarks.csv", COLUMNS)
             finally:
                 h.close()
     finally:
@@ -403,8 +395,6 @@ def sweep(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    import benchmark_report
-
     given = list(argv if argv is not None else sys.argv[1:])
     for option in ("--from-csv", "--run-minutes"):  # the command of the run itself
         if option in given:

@@ -39,17 +39,31 @@ def splice_gpu_section(path: Path, section: str) -> None:
     path.write_text(text.replace(old, block) if old else (text.rstrip("\n") + "\n\n" + block).lstrip("\n") + "\n")
 
 
-def read_csv(path: Path) -> list[dict]:
-    """Rows of a ``benchmarks.csv`` back as dicts of str / float / None (empty cell), like the benchmark's own."""
+def read_csv(path: Path, text_columns: tuple[str, ...] = TEXT_COLUMNS,
+             int_columns: tuple[str, ...] = ("steps", "seeds", "timed_pairs")) -> list[dict]:
+    """Rows of a CSV written by ``write_csv`` back as dicts: ``text_columns`` as str, ``int_columns`` as int, the
+    rest float or None (empty cell), like the benchmark's own rows."""
     import csv
 
     with Path(path).open() as handle:
-        rows = [{k: v if k in TEXT_COLUMNS else (None if v == "" else float(v)) for k, v in row.items()}
+        rows = [{k: v if k in text_columns else (None if v == "" else float(v)) for k, v in row.items()}
                 for row in csv.DictReader(handle)]
     for row in rows:
-        for key in ("steps", "seeds", "timed_pairs"):
+        for key in int_columns:
             row[key] = int(row[key])
     return rows
+
+
+def write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
+    """``rows`` as a CSV with ``columns``; finite floats to 4 significant digits."""
+    import csv
+
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else v)
+                             for k, v in row.items()})
 
 
 def settings(rows: list[dict]) -> list[tuple[str, str, int]]:
@@ -84,7 +98,8 @@ def psnr_at(front: list[dict], x: str, value: float) -> float | None:
     return None
 
 
-def _fmt(value, digits: int = 2) -> str:
+def fmt(value: float | int | str | None, digits: int = 2) -> str:
+    """A table cell: floats to ``digits`` decimals ("inf" when infinite), None as "n/a", the rest as text."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -100,10 +115,10 @@ def row_table(rows: list[dict]) -> list[str]:
     lines = ["| configuration | full / run | compute ratio | speed-up (wall) | PSNR dB (min) | latent PSNR dB | SSIM "
              "| cache | forecast overhead |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['label']} | {_fmt(r['full_mean'], 1)} | {_fmt(r['compute_ratio'])}x | "
-                     f"{_fmt(r['speedup_median'])}x | {_fmt(r['psnr_db'])} ({_fmt(r['psnr_min_db'])}) | "
-                     f"{_fmt(r['latent_psnr_db'])} | {_fmt(r['ssim'], 4)} | {_bytes(r['cache_bytes'])} | "
-                     f"{_fmt(r['forecast_overhead'])} |")
+        lines.append(f"| {r['label']} | {fmt(r['full_mean'], 1)} | {fmt(r['compute_ratio'])}x | "
+                     f"{fmt(r['speedup_median'])}x | {fmt(r['psnr_db'])} ({fmt(r['psnr_min_db'])}) | "
+                     f"{fmt(r['latent_psnr_db'])} | {fmt(r['ssim'], 4)} | {_bytes(r['cache_bytes'])} | "
+                     f"{fmt(r['forecast_overhead'])} |")
     return lines
 
 
@@ -129,13 +144,13 @@ def comparison(rows: list[dict], setting: tuple, x: str) -> tuple[list[str], lis
             continue
         for r in frontier(curve_rows(rows, setting, curve), x):
             peer_values = [psnr_at(fronts[p], x, r[x]) for p in PEERS]
-            lines.append(f"| {r['label']} | {_fmt(r[x])}x | {_fmt(r['psnr_db'])} | "
-                         + " | ".join(_fmt(v) for v in peer_values) + " |")
+            lines.append(f"| {r['label']} | {fmt(r[x])}x | {fmt(r['psnr_db'])} | "
+                         + " | ".join(fmt(v) for v in peer_values) + " |")
             known = [v for v in peer_values if v is not None]
             if known and all(r["psnr_db"] > v for v in known):
-                above.append(f"{r['label']} ({_fmt(r[x])}x, {_fmt(r['psnr_db'])} dB)")
+                above.append(f"{r['label']} ({fmt(r[x])}x, {fmt(r['psnr_db'])} dB)")
             elif any(r["psnr_db"] < v for v in known):
-                below.append(f"{r['label']} ({_fmt(r[x])}x, {_fmt(r['psnr_db'])} dB)")
+                below.append(f"{r['label']} ({fmt(r[x])}x, {fmt(r['psnr_db'])} dB)")
     return lines, above, below
 
 

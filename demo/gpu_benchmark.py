@@ -19,8 +19,6 @@ a torch.profiler run of the reference and of one configuration: where the time g
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import platform
 import statistics
 import sys
@@ -36,6 +34,7 @@ import benchmark  # noqa: E402
 import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
 from benchmark import Config  # noqa: E402
+from benchmark_report import fmt  # noqa: E402
 
 COLUMNS = ["model", "steps", "method", "level", "interval", "max_order", "threshold", "max_consecutive", "label",
            "full_mean", "compute_ratio", "latency_s", "latency_ref_s", "speedup", "efficiency", "full_call_ms",
@@ -265,30 +264,20 @@ def profile(h: GpuHarness, config: Config, steps: int, out: Path, busy_per_full:
     return summary, busy / max(probe.full, 1)
 
 
-def _fmt(value, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def table(rows: list[dict]) -> list[str]:
     lines = ["| configuration | full / run | compute ratio | latency s | speed-up | efficiency | full call ms | "
              "skipped call ms | added peak MiB | cache MiB | fallbacks |", "|---" * 11 + "|"]
     for r in rows:
-        lines.append(f"| {r['label']} | {_fmt(r['full_mean'], 1)} | {_fmt(r['compute_ratio'])}x | "
-                     f"{_fmt(r['latency_s'])} | {_fmt(r['speedup'])}x | {_fmt(r['efficiency'])} | "
-                     f"{_fmt(r['full_call_ms'], 1)} | {_fmt(r['skipped_call_ms'], 1)} | "
-                     f"{_fmt(r['added_peak_mib'], 0)} | {_fmt(r['cache_mib'], 0)} | {int(r['fallbacks'])} |")
+        lines.append(f"| {r['label']} | {fmt(r['full_mean'], 1)} | {fmt(r['compute_ratio'])}x | "
+                     f"{fmt(r['latency_s'])} | {fmt(r['speedup'])}x | {fmt(r['efficiency'])} | "
+                     f"{fmt(r['full_call_ms'], 1)} | {fmt(r['skipped_call_ms'], 1)} | "
+                     f"{fmt(r['added_peak_mib'], 0)} | {fmt(r['cache_mib'], 0)} | {int(r['fallbacks'])} |")
     return lines
 
 
 def read_csv(path: Path) -> list[dict]:
-    """Rows of a ``benchmarks_gpu.csv`` back as dicts of str / float / None (empty cell); [] when there is none."""
-    if not path.is_file():
-        return []
-    with path.open() as handle:
-        return [{k: v if k in TEXT_COLUMNS else (None if v == "" else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(handle)]
+    """Rows of a ``benchmarks_gpu.csv`` back as dicts (``steps`` int); [] when there is none."""
+    return benchmark_report.read_csv(path, TEXT_COLUMNS, ("steps",)) if path.is_file() else []
 
 
 def blocks(spec: ModelSpec) -> int:
@@ -355,12 +344,7 @@ def write(rows: list[dict], out: Path) -> list[dict]:
     path = out / "benchmarks_gpu.csv"
     measured = {(r["model"], int(r["steps"])) for r in rows}
     rows = [r for r in read_csv(path) if (r["model"], int(r["steps"])) not in measured] + rows
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else v)
-                             for k, v in row.items()})
+    benchmark_report.write_csv(rows, path, COLUMNS)
     benchmark_report.splice_gpu_section(out / "benchmarks.md", markdown(rows, out))
     return rows
 
