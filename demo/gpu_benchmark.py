@@ -23,7 +23,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -174,14 +174,15 @@ class GpuHarness(benchmark.Probed):
 
 @dataclass
 class Runs:
-    """What a configuration's runs measured (lists over repeats)."""
+    """What a configuration's runs measured: per run (seconds, full computes, model calls, peak allocated bytes), per
+    call (full and skipped call seconds), and the largest cache bytes and fallback count seen."""
 
-    seconds: list[float]
-    full: list[int]
-    calls: list[int]
-    peaks: list[int]
-    full_call_s: list[float]
-    skipped_call_s: list[float]
+    seconds: list[float] = field(default_factory=list)
+    full: list[int] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+    full_call_s: list[float] = field(default_factory=list)
+    skipped_call_s: list[float] = field(default_factory=list)
     cache_bytes: int = 0
     fallbacks: int = 0
 
@@ -196,7 +197,7 @@ def measure(h: GpuHarness, grid: list[Config], steps: int, repeats: int, progres
     after one untimed warm-up run of each when ``warm_up`` (``WARMUP_STEPS`` steps: past TaylorSeer's warm-up, so
     forecasts run too). ``meta``: the device / date / command columns."""
     patched = [config.make(h.model) for config in grid]
-    runs = [Runs([], [], [], [], [], []) for _ in grid]
+    runs = [Runs() for _ in grid]
     for model in patched if warm_up else ():
         out = h.sample(model, min(steps, WARMUP_STEPS))[0]
         if not torch.isfinite(out).all():
