@@ -310,11 +310,13 @@ def run_setting(h: Harness, sampler: str, steps: int, configs: list[Config], see
     return rows
 
 
-def _floats(text: str) -> list[float]:
+def floats(text: str) -> list[float]:
+    """A comma-separated command-line list of numbers."""
     return [float(v) for v in text.split(",") if v]
 
 
-def _ints(text: str) -> list[int]:
+def ints(text: str) -> list[int]:
+    """A comma-separated command-line list of integers."""
     return [int(v) for v in text.split(",") if v]
 
 
@@ -362,12 +364,12 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     import comfy.utils
     from tqdm import tqdm
 
-    thin_ts = [(level, n, o) for level in args.levels.split(",") if level for n in _ints(args.thin_intervals)
-               for o in _ints(args.thin_orders)]
-    full_ts = [(level, n, o) for level in args.full_levels.split(",") if level for n in _ints(args.intervals)
-               for o in _ints(args.orders)]
-    thin = grid(thin_ts, _floats(args.gate), _floats(args.peers))
-    full = grid(full_ts + thin_ts, _floats(args.gate), _floats(args.peers))
+    thin_ts = [(level, n, o) for level in args.levels.split(",") if level for n in ints(args.thin_intervals)
+               for o in ints(args.thin_orders)]
+    full_ts = [(level, n, o) for level in args.full_levels.split(",") if level for n in ints(args.intervals)
+               for o in ints(args.orders)]
+    thin = grid(thin_ts, floats(args.gate), floats(args.peers))
+    full = grid(full_ts + thin_ts, floats(args.gate), floats(args.peers))
     rows: list[dict] = []
     bars = comfy.utils.PROGRESS_BAR_ENABLED
     comfy.utils.set_progress_bar_enabled(False)  # ComfyUI's per-sampling bars; ours stay

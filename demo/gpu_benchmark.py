@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 import benchmark  # noqa: E402
 import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
-from benchmark import Config  # noqa: E402
+from benchmark import Config, floats, ints  # noqa: E402
 from benchmark_report import fmt  # noqa: E402
 
 COLUMNS = ["model", "steps", "method", "level", "interval", "max_order", "threshold", "max_consecutive", "label",
@@ -287,19 +287,26 @@ def blocks(spec: ModelSpec) -> int:
     return unet.get("depth", 0) + unet.get("depth_single_blocks", 0) + unet.get("num_layers", 0)
 
 
+def by_setting(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """Rows grouped by (model, steps), in run order."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["steps"]), []).append(r)
+    return groups
+
+
 def time_budget(rows: list[dict], specs: dict[str, ModelSpec]) -> list[str]:
     """Where the time of each (model, steps) goes at the largest interval, order 1, per level: the forecast calls'
     share of the run, the efficiency the run would have if they cost nothing, and one block's time for scale."""
     lines = ["Where the time goes (largest interval, order 1): a forecast call's time against one block's share of "
              "a full call; 'efficiency if free' = the efficiency with the forecast calls' time taken out of the "
              "run (what is left: the full calls, and the sampler's and ComfyUI's own per-step work).", ""]
-    for model, steps in dict.fromkeys((r["model"], int(r["steps"])) for r in rows):
-        group = [r for r in rows if (r["model"], int(r["steps"])) == (model, steps) and r["method"] == "taylorseer"
-                 and r["max_order"] == 1]
+    for (model, steps), setting in by_setting(rows).items():
+        group = [r for r in setting if r["method"] == "taylorseer" and r["max_order"] == 1]
         if not group:
             continue
         interval = max(r["interval"] for r in group)
-        ref = next(r for r in rows if (r["model"], int(r["steps"])) == (model, steps) and r["method"] == "none")
+        ref = next(r for r in setting if r["method"] == "none")
         per_block = ref["full_call_ms"] / blocks(specs[model])
         cells = []
         for r in (r for r in group if r["interval"] == interval and r["skipped_call_ms"] is not None):
@@ -324,8 +331,7 @@ def markdown(rows: list[dict], out: Path) -> str:
             "TaylorSeer: warmup 3, tail 1. Columns are explained in `demo/gpu_benchmark.py`; every number is in "
             "`benchmarks_gpu.csv`.", ""]
     specs = {**MODELS, **{f"tiny {k}": v for k, v in TINY.items()}}
-    for model, steps in dict.fromkeys((r["model"], int(r["steps"])) for r in rows):
-        group = [r for r in rows if (r["model"], int(r["steps"])) == (model, steps)]
+    for (model, steps), group in by_setting(rows).items():
         first = group[0]
         text += [f"### {model}, {steps} steps: {specs[model].note}", "",
                  f"{first['date']}, {first['device']}: `{first['command']}`", ""]
@@ -343,15 +349,11 @@ def write(rows: list[dict], out: Path) -> list[dict]:
     and the GPU section of ``out/benchmarks.md`` (spliced in, the CPU part kept). Returns the rows written."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "benchmarks_gpu.csv"
-    measured = {(r["model"], int(r["steps"])) for r in rows}
-    rows = [r for r in read_csv(path) if (r["model"], int(r["steps"])) not in measured] + rows
+    measured = by_setting(rows)
+    rows = [r for r in read_csv(path) if (r["model"], r["steps"]) not in measured] + rows
     benchmark_report.write_csv(rows, path, COLUMNS)
     benchmark_report.splice_gpu_section(out / "benchmarks.md", markdown(rows, out))
     return rows
-
-
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -385,7 +387,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     comfy.utils.set_progress_bar_enabled(False)
     specs = TINY if args.tiny else MODELS
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    grid = configs(_ints(args.intervals), _ints(args.orders), [float(v) for v in args.easycache.split(",") if v])
+    intervals, step_counts = ints(args.intervals), ints(args.steps)
+    grid = configs(intervals, ints(args.orders), floats(args.easycache))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})"
     meta = {"device": f"{name}, torch {torch.__version__}", "date": time.strftime("%Y-%m-%d", time.gmtime()),
             "command": "python demo/gpu_benchmark.py " + " ".join(given)}
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         h = GpuHarness(model_name, specs[model_name], device, dtype)
         label = f"tiny {model_name}" if args.tiny else model_name
         try:
-            for index, steps in enumerate(_ints(args.steps)):
+            for index, steps in enumerate(step_counts):
                 new = measure(h, grid, steps, args.repeats, tqdm, meta, warm_up=index == 0)
                 for row in new:
                     row["model"] = label
@@ -402,10 +405,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 print("\n".join(table(new)), flush=True)
                 write(rows, args.out)  # after every setting: partial results survive
             if args.profile:
-                probe_config = Config("taylorseer", "residual", _ints(args.intervals)[-1], 1)
-                summary, busy_per_full = profile(h, grid[0], _ints(args.steps)[0], args.out)
+                probe_config = Config("taylorseer", "residual", intervals[-1], 1)
+                summary, busy_per_full = profile(h, grid[0], step_counts[0], args.out)
                 print(summary, flush=True)
-                print(profile(h, probe_config, _ints(args.steps)[0], args.out, busy_per_full)[0], flush=True)
+                print(profile(h, probe_config, step_counts[0], args.out, busy_per_full)[0], flush=True)
                 write(rows, args.out)
         finally:
             h.close()
