@@ -1,7 +1,8 @@
 """Shared set-up of the demo scripts: find ComfyUI, make ``comfy.*`` and the demo codec importable.
 
 Call :func:`setup` before importing anything from ``comfy``. The ComfyUI root is, in order: the explicit
-argument, ``$COMFYUI_PATH``, the repository's own host ``.host/ComfyUI`` (built by ``scripts/comfy_host.py``).
+argument, ``$COMFYUI_PATH``, the repository's own host picked by ``$COMFY_HOST`` (``.host/ComfyUI`` for 0.3.75,
+the default, ``.host-0.33/ComfyUI`` for 0.33; built by ``scripts/comfy_host.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import comfy_host  # noqa: E402  (scripts/comfy_host.py: which host folder $COMFY_HOST names)
+
 CODEC_DIR = Path(__file__).resolve().parent / "comfy_nodes"
 
 
 def comfy_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The ComfyUI folder to use (the one holding ``comfy/`` and ``nodes.py``)."""
-    candidates = [explicit, os.environ.get("COMFYUI_PATH"), REPO / ".host" / "ComfyUI"]
+    candidates = [explicit, os.environ.get("COMFYUI_PATH"), comfy_host.host_dir() / "ComfyUI"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "comfy" / "model_detection.py").is_file():
             return Path(candidate).resolve()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+DEMO_MODELS = HERE.parent / ".demo_models"
 MODEL_NAMES = {"wan": "taylor_demo_wan_digits.safetensors", "flux": "taylor_demo_flux_digits.safetensors"}
 MODEL_NAME = MODEL_NAMES["wan"]
 # Flux: 3000 steps at the default batch take about 12 CPU minutes on 2 free cores; cap the wall time.
@@ -21,12 +22,23 @@ TRAIN_ARGS = {"wan": [], "flux": ["--arch", "flux", "--time-limit", "780"]}
 
 
 def ensure_trained(comfy_root: Path, arch: str = "wan") -> Path:
-    """The demo model of ``arch`` in ``comfy_root/models/diffusion_models``, trained there first if missing."""
+    """The demo model of ``arch`` in ``comfy_root/models/diffusion_models``: a link to the one trained copy in
+    ``.demo_models/`` (repository root, ignored by git), which every ComfyUI host shares; trained there first if
+    missing."""
+    stored = DEMO_MODELS / MODEL_NAMES[arch]
     path = Path(comfy_root) / "models" / "diffusion_models" / MODEL_NAMES[arch]
+    if not stored.exists():
+        if path.is_file() and not path.is_symlink():  # trained into this host before the store existed
+            DEMO_MODELS.mkdir(exist_ok=True)
+            path.replace(stored)
+        else:
+            print(f"training the {arch} demo model into {stored} (once; a few minutes on 2 CPU cores)", flush=True)
+            subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(stored), *TRAIN_ARGS[arch]],
+                           check=True)
     if not path.exists():
-        print(f"training the {arch} demo model into {path} (once; a few minutes on 2 CPU cores)", flush=True)
-        subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--out", str(path), *TRAIN_ARGS[arch]],
-                       check=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # a dangling link
+        path.symlink_to(stored)
     return path
 
 

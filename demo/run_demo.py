@@ -89,7 +89,7 @@ def main() -> None:
     baseline = without_node(accelerated, "TaylorSeerApply")
     args.out.mkdir(parents=True, exist_ok=True)
     comfy_host.start(args.port)
-    log_path = comfy_host.HOST_DIR / f"server-{args.port}.log"
+    log_path = comfy_host.log_file(args.port)
     client = ComfyClient(comfy_host.server_url(args.port))
     try:
         client.run(with_seed(baseline, 10_000))  # warm-up: loads the model, compiles nothing, caches conds

@@ -43,6 +43,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import comfy_env
+import model_builder
 
 DEFAULTS = {
     "steps": 3000,
@@ -173,7 +174,7 @@ def build(args: argparse.Namespace) -> tuple[torch.nn.Module, dict, Callable, fl
         from comfy.ldm.flux.model import Flux
 
         config = flux_config(args.dim, args.layers // 2, args.layers - args.layers // 2)
-        model = Flux(**config, operations=comfy.ops.disable_weight_init)
+        model = model_builder.build(Flux, config, operations=comfy.ops.disable_weight_init)
         # Flux's blocks add to their input in place after normalising it (inference code): the norms get a
         # copy, so autograd keeps the input they saved (training only; hooks are not saved with the weights).
         for module in model.modules():
@@ -189,7 +190,7 @@ def build(args: argparse.Namespace) -> tuple[torch.nn.Module, dict, Callable, fl
     from comfy.ldm.wan.model import WanModel
 
     config = wan_config(args.dim, args.layers, args.ffn_dim)
-    model = WanModel(**config, operations=comfy.ops.disable_weight_init)
+    model = model_builder.build(WanModel, config, operations=comfy.ops.disable_weight_init)
     return model, config, lambda net, x_t, sigma, context: net(x_t, sigma * MULTIPLIER, context), SHIFT
 
 

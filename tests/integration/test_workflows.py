@@ -107,7 +107,7 @@ def server(host, tmp_path_factory):
         url = comfy_host.server_url(port)
         object_info = bw.fetch_object_info(url)
         yield {"client": ComfyClient(url, timeout_s=300), "url": url, "object_info": object_info,
-               "log": comfy_host.HOST_DIR / f"server-{port}.log", "output": base / "output"}
+               "log": comfy_host.log_file(port), "output": base / "output"}
     finally:
         comfy_host.stop(port)
 
