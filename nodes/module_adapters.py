@@ -9,7 +9,9 @@ outputs replaced by their forecasts, as the official code does (``img += gate * 
 parts (qkv, attention, projections, MLPs, cross-attention) are not run.
 
 ComfyUI helpers (``apply_mod``, ``repeat_e``) are imported inside the functions, so a ComfyUI update that
-moves them breaks a forecast step with a clear error (the step is then computed in full), never the import.
+moves them breaks a forecast step, never the import: any such failure of a cheap path (``ImportError``,
+``AttributeError``, a ``TypeError`` from a changed signature) is logged, that step computed in full and the rest
+of the run run at the residual level (``residual.guarded_block``, ``wrappers._residual_call``).
 """
 
 from __future__ import annotations

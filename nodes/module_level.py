@@ -78,23 +78,22 @@ class ModulePass:
     """The state of one model call at the module level (owned by the APPLY_MODEL wrapper for that call);
     the same block replacements as the residual level call ``on_block``."""
 
+    level = "modules"
+
     def __init__(self, run: RunState, plan: CallPlan, diffusion_model: torch.nn.Module) -> None:
         self.run = run
         self.plan = plan
         self.diffusion_model = diffusion_model
+        self.layouts, self.layout = run.layouts, run.modules  # this call's view (another thread may change the run's)
         self.forecast = plan.mode == FORECAST
         self.gate_error: float | None = None
         self.finished: set[int] = set()
 
-    @property
-    def layout(self) -> ModuleLayout:
-        return self.run.modules
-
     def expected_stacks(self) -> set[int]:
-        return {i for i, layout in enumerate(self.run.layouts) if layout.last is not None}
+        return {i for i, layout in enumerate(self.layouts) if layout.last is not None}
 
     def on_block(self, stack: int, block: int, args: dict, run_block: BlockFn) -> dict:
-        layout: StackLayout = self.run.layouts[stack]
+        layout: StackLayout = self.layouts[stack]
         adapter = self.layout.adapters.get((stack, block))
         if adapter is None:  # a block the layout does not list (e.g. a skip list changed): never half-forecast
             raise ForecastUnavailable(f"block {block} of stack {stack} has no module adapter in this run")
@@ -139,13 +138,14 @@ class ModulePass:
     def _measure(self, stack: int, block: int, layout: StackLayout, adapter: ModuleAdapter, args: dict) -> None:
         """Per batch row, the elements each level caches per factor (for the report), once per block."""
         modules = self.layout
-        if (stack, block) in modules.measured:
-            return
-        modules.measured.add((stack, block))
-        rows = max(int(args[layout.spec.streams[0]].shape[0]), 1)
-        modules.branch_elements += sum(args[b.stream].numel() for b in adapter.branches) // rows
-        if block == layout.first_skipped:
-            modules.stream_elements += sum(args[s].numel() for s in layout.spec.streams) // rows
+        with self.run.lock:  # device threads measure the same layout
+            if (stack, block) in modules.measured:
+                return
+            modules.measured.add((stack, block))
+            rows = max(int(args[layout.spec.streams[0]].shape[0]), 1)
+            modules.branch_elements += sum(args[b.stream].numel() for b in adapter.branches) // rows
+            if block == layout.first_skipped:
+                modules.stream_elements += sum(args[s].numel() for s in layout.spec.streams) // rows
 
     def _forecast(self, feature: str, stream: torch.Tensor) -> torch.Tensor:
         return checked_forecast(self.run, self.plan, feature, stream)

@@ -41,8 +41,45 @@ class ForecastUnavailable(RuntimeError):
 
 
 class AdapterMismatch(ForecastUnavailable):
-    """The model's blocks do not take what the family's adapter says (e.g. a stream that is a tuple): the run
-    falls back to the output level."""
+    """The model's blocks do not take what the level's adapter says (e.g. a stream that is a tuple, a moved
+    ComfyUI helper, a changed signature): the step is computed in full and the run falls back one level."""
+
+
+# What the pack's own adapter code raises when ComfyUI changed under it (a moved helper, a renamed attribute or
+# argument, a changed signature or return shape). Errors of the model's own blocks are never converted.
+ADAPTER_ERRORS = (ImportError, AttributeError, TypeError, KeyError, IndexError, ValueError, RuntimeError)
+
+
+def adapter_error(exc: BaseException, raised_by_model: list[BaseException]) -> bool:
+    """Whether ``exc`` is a failure of the pack's adapter code: one of ``ADAPTER_ERRORS``, not ours to handle
+    otherwise (``ForecastUnavailable``), not out of memory, and not an error the model itself raised (the
+    exceptions its calls raised are listed in ``raised_by_model``)."""
+    return (isinstance(exc, ADAPTER_ERRORS) and not isinstance(exc, (ForecastUnavailable, torch.OutOfMemoryError))
+            and not any(exc is raised for raised in raised_by_model))
+
+
+def tracking(call: Callable, raised: list[BaseException]) -> Callable:
+    """``call`` that appends any exception it raises to ``raised`` (then raises it unchanged)."""
+    def tracked(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+    return tracked
+
+
+def guarded_block(active, stack: int, block: int, args: dict, run_block: BlockFn) -> dict:
+    """``active.on_block``, with a failure of the pack's adapter code raised as ``AdapterMismatch`` and the
+    model's own block errors (interrupts included) passed on unchanged."""
+    raised: list[BaseException] = []
+    try:
+        return active.on_block(stack, block, args, tracking(run_block, raised))
+    except Exception as exc:
+        if adapter_error(exc, raised):
+            raise AdapterMismatch(f"{type(exc).__name__} in the {active.level} adapter at block {block} of stack "
+                                  f"{stack}: {exc}") from exc
+        raise
 
 
 def _eager(fn: Callable) -> Callable:
@@ -87,9 +124,12 @@ class ResidualPass:
     stack that skips blocks (the first block's output), forecast against its real value.
     """
 
+    level = "residual"
+
     def __init__(self, run: RunState, plan: CallPlan) -> None:
         self.run = run
         self.plan = plan
+        self.layouts = run.layouts  # this call's view: another thread may change the run's level meanwhile
         self.forecast = plan.mode == FORECAST
         self.pending_gate = plan.mode == GATE
         self.gate_error: float | None = None
@@ -97,10 +137,10 @@ class ResidualPass:
         self.finished: set[int] = set()
 
     def expected_stacks(self) -> set[int]:
-        return {i for i, layout in enumerate(self.run.layouts) if layout.first_skipped is not None}
+        return {i for i, layout in enumerate(self.layouts) if layout.first_skipped is not None}
 
     def on_block(self, stack: int, block: int, args: dict, run_block: BlockFn) -> dict:
-        layout: StackLayout = self.run.layouts[stack]
+        layout: StackLayout = self.layouts[stack]
         streams = layout.spec.streams
         if layout.first_skipped is None or block < layout.first_skipped:
             return run_block(args)
@@ -133,7 +173,7 @@ class ResidualPass:
         probe is never trusted (``relative_l1`` is inf) and never recorded: it would poison later forecasts."""
         if self.pending_gate:
             self.forecast, self.gate_error = self.run.gate_verdict(self.run.probe_error(self.plan, actual))
-            self.run.resolve_gate(self.forecast)
+            self.run.resolve_gate(self.plan, self.forecast)
             self.pending_gate = False
         if not torch.isfinite(actual).all():
             if self.forecast:  # a cond following an earlier verdict: redone in full by the wrapper
@@ -158,7 +198,7 @@ def _block_replacement(stack: int, block: int, previous: Callable | None) -> Cal
         active = ACTIVE_PASS.get()
         if active is None:
             return run_block(args)
-        return active.on_block(stack, block, args, run_block)
+        return guarded_block(active, stack, block, args, run_block)
 
     setattr(replacement, _PREVIOUS_ATTR, previous)
     return replacement
@@ -182,8 +222,8 @@ def _forward_replacement(stack: int, block: int, attribute: str, stream: str, pr
         active = ACTIVE_PASS.get()
         if active is None:
             return original(x, *args, **kwargs)
-        out = active.on_block(stack, block, {stream: x},
-                              lambda block_args: {stream: original(block_args[stream], *args, **kwargs)})
+        out = guarded_block(active, stack, block, {stream: x},
+                            lambda block_args: {stream: original(block_args[stream], *args, **kwargs)})
         return out[stream]
 
     setattr(forward, _PREVIOUS_ATTR, previous)

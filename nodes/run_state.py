@@ -2,6 +2,13 @@
 wrapper, reached by the other wrappers through ``transformer_options[RUN_KEY]`` (an object, so ComfyUI's
 per-call dict copies share it), and released in that wrapper's ``finally``.
 
+Threads: ComfyUI 0.33 runs the cond batches of one evaluation in one thread per device, each on a deep clone of
+the model, all sharing this object. So the full/forecast decision of an evaluation is one ``Decision`` made by
+its first call (under the run's lock) that every other call, in any thread, obeys (waiting for a gate's verdict);
+every forecast key starts with the call's device, so a thread only reads the histories it wrote; the bank's
+structure, the statistics and the gate's counters change under the lock. The tensor math of a forecast runs
+outside it.
+
 Units: ``sigma`` is the sampler's noise level passed to ``apply_model``; a step is an index into the run's
 sigma list (n + 1 sigmas for n steps); the forecast time coordinate is sigma or the fractional step index,
 as the config's ``clock`` says.
@@ -9,7 +16,9 @@ as the config's ``clock`` says.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -38,15 +47,39 @@ FULL, FORECAST, GATE = "full", "forecast", "gate"
 class Chunk:
     """The slice of a model call's batch that belongs to one conditioning (one uuid) in one context window."""
 
-    key: tuple  # (uuid, window) prefix of every forecast key of this chunk
+    key: tuple  # (device, uuid, window) prefix of every forecast key of this chunk
     rows: slice  # along the batch dimension
     signature: tuple  # shapes/dtype/device that must match for a forecast to be valid
+
+
+class Decision:
+    """The full/forecast decision of one evaluation, shared by all its calls and device threads. FULL and FORECAST
+    are final when made; GATE is pending until the deciding call (the evaluation's first) settles it at its probe
+    (or on any other way out of the call: ``RunState.settle``); other calls wait for that verdict."""
+
+    def __init__(self, evaluation: int, mode: str, reason: str) -> None:
+        self.evaluation = evaluation
+        self.mode, self.reason = mode, reason
+        self._final = threading.Event()
+        if mode != GATE:
+            self._final.set()
+
+    def settle(self, mode: str, reason: str) -> None:
+        """The verdict of a pending gate (a final decision is kept: the first verdict wins)."""
+        if not self._final.is_set():
+            self.mode, self.reason = mode, reason
+            self._final.set()
+
+    def verdict(self) -> tuple[str, str]:
+        """``(mode, reason)``, waiting for the deciding call while a gate is pending."""
+        self._final.wait()
+        return self.mode, self.reason
 
 
 @dataclass(frozen=True)
 class CallPlan:
     """What one ``apply_model`` call does: ``mode`` FULL (computed, recorded when ``record``), FORECAST, or
-    GATE (the confidence gate decides at the first block; only the first call of an evaluation gates)."""
+    GATE (the confidence gate decides at the first block; only the deciding call of an evaluation gates)."""
 
     step: int
     sigma: float
@@ -55,17 +88,19 @@ class CallPlan:
     record: bool
     reason: str
     chunks: tuple[Chunk, ...]
+    decision: Decision
+    deciding: bool  # the evaluation's first call: it settles a gate and advances the run of forecasts
 
     @property
     def full(self) -> bool:
         return self.mode == FULL
 
     def as_full(self, reason: str) -> CallPlan:
-        return CallPlan(self.step, self.sigma, self.time, FULL, self.record, reason, self.chunks)
+        return dataclasses.replace(self, mode=FULL, reason=reason)
 
 
-def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | None,
-                  window: tuple | None) -> tuple[Chunk, ...]:
+def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | None, window: tuple | None,
+                  device) -> tuple[Chunk, ...]:
     batch = x.shape[0]
     ids = list(uuids) if uuids else [None]
     if batch % len(ids) != 0:  # not one equal slice per conditioning: treat the call as one chunk
@@ -73,11 +108,12 @@ def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | N
     size = batch // len(ids)
     ctx_shape = tuple(context.shape[1:]) if isinstance(context, torch.Tensor) else None
     signature = (tuple(x.shape[1:]), ctx_shape, x.dtype, x.device)
-    return tuple(Chunk((uid, window), slice(i * size, (i + 1) * size), signature) for i, uid in enumerate(ids))
+    return tuple(Chunk((device, uid, window), slice(i * size, (i + 1) * size), signature) for i, uid in enumerate(ids))
 
 
 class RunState:
-    """Schedule (or gate), forecast caches and statistics of one sampling run."""
+    """Schedule (or gate), forecast caches and statistics of one sampling run; safe to share between the device
+    threads of one evaluation (see the module docstring)."""
 
     def __init__(self, config: ForecastConfig, level: str, step_sigmas: list[float], start_sigma: float,
                  end_sigma: float) -> None:
@@ -92,13 +128,14 @@ class RunState:
         self.probe_bank = (ForecastBank(config.first_block_order, config.torch_factor_dtype, config.storage_device)
                            if self.gate is not None else None)
         self.stats = RunStats()
+        self.lock = threading.Lock()  # guards the decision, the banks' keys, the statistics and the counters
         self.evaluation = 0  # advanced by the PREDICT_NOISE wrapper: one per sampler model evaluation
-        self._decided_evaluation = -1
-        self._decision: tuple[str, str] = (FULL, "first")
+        self._decision = Decision(-1, FULL, "first")
         self._seen: set[tuple] = set()
+        self._thread = threading.local()  # per thread: the history resets its own records caused
         self.consecutive_forecasts = 0
         self.gate_budget = GateBudget(self.gate) if self.gate is not None else None
-        self._counted_evaluation = -1
+        self.forecasting = True  # False after a failure of the pack's own code: every later call computed in full
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
         self.modules = None  # modules level: its ModuleLayout (nodes/module_level.py), resolved with layouts
 
@@ -112,37 +149,48 @@ class RunState:
         return "R" if self.config.max_order == 0 else "T"
 
     def next_evaluation(self) -> None:
-        self.evaluation += 1
-        self._seen.clear()
+        with self.lock:
+            self.evaluation += 1
+            self._seen.clear()
 
     def plan_call(self, sigma_tensor: torch.Tensor, x: torch.Tensor, context: torch.Tensor | None,
                   transformer_options: dict) -> CallPlan:
         """Decide one call. The first call of an evaluation decides for the whole evaluation (through the gate
-        when gated); other conds follow it with their own caches; a second call for the same cond in one
-        evaluation (e.g. skip-layer guidance re-running the model) is computed and not recorded."""
+        when gated: the other calls, in any thread, wait for its verdict); other conds follow it with their own
+        caches; a second call for the same cond in one evaluation (e.g. skip-layer guidance re-running the model)
+        is computed and not recorded."""
         sigma = float(sigma_tensor.reshape(-1)[0])
         step = locate_step(sigma, self.step_sigmas) if self.num_steps else 0
         window = transformer_options.get("context_window")
         window_key = tuple(getattr(window, "index_list", ())) if window is not None else None
-        chunks = _batch_chunks(x, context, transformer_options.get("uuids"), window_key)
+        device = transformer_options.get("multigpu_thread_device", x.device)
+        chunks = _batch_chunks(x, context, transformer_options.get("uuids"), window_key, device)
         time = time_coordinate(self.config.clock, sigma, self.step_sigmas) if self.num_steps else sigma
 
-        if self._decided_evaluation != self.evaluation:
-            self._decided_evaluation = self.evaluation
-            self._decision = self._first_decision(step)
-        mode, reason = self._decision
-        keys = {chunk.key for chunk in chunks}
-        if keys & self._seen:
-            return CallPlan(step, sigma, time, FULL, False, "repeat-call", chunks)
-        self._seen |= keys
-        plan = CallPlan(step, sigma, time, mode, sigma > 0.0, reason, chunks)
-        if mode != FULL and not all(self.ready(chunk) for chunk in chunks):
-            plan = plan.as_full("no-history")
-            if mode == GATE:
-                self._decision = (FULL, "no-history")
+        with self.lock:
+            deciding = self._decision.evaluation != self.evaluation
+            if deciding:
+                self._decision = Decision(self.evaluation, *self._first_decision(step))
+            decision = self._decision
+            keys = {chunk.key for chunk in chunks}
+            repeat = bool(keys & self._seen)
+            self._seen |= keys
+        if repeat:
+            return CallPlan(step, sigma, time, FULL, False, "repeat-call", chunks, decision, False)
+        mode, reason = (decision.mode, decision.reason) if deciding else decision.verdict()
+        plan = CallPlan(step, sigma, time, mode, sigma > 0.0, reason, chunks, decision, deciding)
+        try:
+            if mode != FULL and not all(self.ready(chunk) for chunk in chunks):
+                plan = plan.as_full("no-history")
+        except BaseException:
+            self.settle(plan)
+            raise
+        if deciding and plan.mode != GATE:
+            decision.settle(plan.mode, plan.reason)
         return plan
 
     def _first_decision(self, step: int) -> tuple[str, str]:
+        """The one place an evaluation's decision is made: the schedule, then the gate's cap, then the gate."""
         if self.plan.is_full(step):
             return FULL, "schedule"
         if self.gate is None:
@@ -153,11 +201,17 @@ class RunState:
 
     def gate_verdict(self, error: float) -> tuple[bool, float]:
         """(whether the gate trusts this evaluation's forecast, the score it compared with the threshold)."""
-        return self.gate_budget.verdict(error)
+        with self.lock:
+            return self.gate_budget.verdict(error)
 
-    def resolve_gate(self, forecast: bool) -> None:
-        """The gate's verdict for the current evaluation; the other conds of this evaluation follow it."""
-        self._decision = (FORECAST if forecast else FULL, "gate")
+    def resolve_gate(self, plan: CallPlan, forecast: bool) -> None:
+        """The gate's verdict for the deciding call's evaluation; the other calls of it follow."""
+        plan.decision.settle(FORECAST if forecast else FULL, "gate")
+
+    def settle(self, plan: CallPlan) -> None:
+        """End of a deciding call: a gate it left pending (it never reached its probe) is settled as full."""
+        if plan.deciding:
+            plan.decision.settle(FULL, "no-probe")
 
     def feature_keys(self, chunk: Chunk) -> list[tuple]:
         """Every forecast key of a chunk at this run's level (the gate's probe excluded)."""
@@ -170,18 +224,27 @@ class RunState:
 
     def ready(self, chunk: Chunk) -> bool:
         keys = self.feature_keys(chunk)
-        probe_ready = self.probe_bank is None or self.probe_bank.ready(chunk.key + (PROBE,), chunk.signature)
-        return bool(keys) and probe_ready and all(self.bank.ready(key, chunk.signature) for key in keys)
+        with self.lock:
+            probe_ready = self.probe_bank is None or self.probe_bank.ready(chunk.key + (PROBE,), chunk.signature)
+            return bool(keys) and probe_ready and all(self.bank.ready(key, chunk.signature) for key in keys)
 
     def record(self, plan: CallPlan, feature: str, value: torch.Tensor) -> None:
         """Store one full-compute feature (batch-first) of every chunk at the call's time coordinate."""
         bank = self.probe_bank if feature == PROBE else self.bank
-        for chunk in plan.chunks:
-            bank.update(chunk.key + (feature,), plan.time, value[chunk.rows], chunk.signature)
-        self.stats.note_cache_bytes(self.cache_bytes())
+        with self.lock:
+            resets = bank.resets
+            for chunk in plan.chunks:
+                bank.update(chunk.key + (feature,), plan.time, value[chunk.rows], chunk.signature)
+            self._thread.resets = self.resets_seen() + bank.resets - resets
+            self.stats.note_cache_bytes(self.cache_bytes())
+
+    def resets_seen(self) -> int:
+        """History resets (a feature's shape changed) caused by the records of the calling thread."""
+        return getattr(self._thread, "resets", 0)
 
     def predict(self, plan: CallPlan, feature: str) -> torch.Tensor:
-        """The forecast of one feature for the whole batch (chunks concatenated in batch order)."""
+        """The forecast of one feature for the whole batch (chunks concatenated in batch order). Only the
+        calling thread writes these keys (they start with its device), so the math runs outside the lock."""
         bank = self.probe_bank if feature == PROBE else self.bank
         parts = [bank.predict(chunk.key + (feature,), plan.time) for chunk in plan.chunks]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
@@ -192,28 +255,45 @@ class RunState:
 
     def forget(self, plan: CallPlan) -> None:
         """Drop the history of every chunk of a call (after a fallback): the next full step starts afresh."""
-        for chunk in plan.chunks:
-            for key in self.feature_keys(chunk):
-                self.bank.drop(key)
-            if self.probe_bank is not None:
-                self.probe_bank.drop(chunk.key + (PROBE,))
+        with self.lock:
+            for chunk in plan.chunks:
+                for key in self.feature_keys(chunk):
+                    self.bank.drop(key)
+                if self.probe_bank is not None:
+                    self.probe_bank.drop(chunk.key + (PROBE,))
 
     def note(self, plan: CallPlan, full: bool, reason: str, gate_error: float | None = None) -> None:
         """Record one call in the statistics; the evaluation's deciding call also advances the run of
         consecutive forecasts the gate's cap counts."""
-        self.stats.record(plan.step, plan.sigma, full, reason, gate_error)
-        if reason != "repeat-call" and self._counted_evaluation != self.evaluation:
-            self._counted_evaluation = self.evaluation
-            self.consecutive_forecasts = 0 if full else self.consecutive_forecasts + 1
-            if full and self.gate_budget is not None:
-                self.gate_budget.reset()
+        with self.lock:
+            self.stats.record(plan.step, plan.sigma, full, reason, gate_error)
+            if plan.deciding:
+                self.consecutive_forecasts = 0 if full else self.consecutive_forecasts + 1
+                if full and self.gate_budget is not None:
+                    self.gate_budget.reset()
+
+    def note_stopped(self, sigma_tensor: torch.Tensor) -> None:
+        """Record a call computed in full because forecasting stopped (``stop_forecasting``)."""
+        sigma = float(sigma_tensor.reshape(-1)[0])
+        step = locate_step(sigma, self.step_sigmas) if self.num_steps else 0
+        with self.lock:
+            self.stats.record(step, sigma, True, "stopped")
+
+    def stop_forecasting(self) -> None:
+        """Compute every later call of this run in full (after a failure of the pack's own code)."""
+        with self.lock:
+            self.forecasting = False
+            self.bank.release()
+            if self.probe_bank is not None:
+                self.probe_bank.release()
 
     def cache_bytes(self) -> int:
         return self.bank.bytes_held() + (self.probe_bank.bytes_held() if self.probe_bank is not None else 0)
 
     def release(self) -> None:
         """Free every cached tensor; the statistics stay for the report."""
-        self.bank.release()
-        if self.probe_bank is not None:
-            self.probe_bank.release()
-        self._seen.clear()
+        with self.lock:
+            self.bank.release()
+            if self.probe_bank is not None:
+                self.probe_bank.release()
+            self._seen.clear()

@@ -25,7 +25,16 @@ from .config import ForecastConfig
 from .families import family_of, no_adapter_reason, resolve_layout
 from .module_level import ModulePass, module_layout
 from .report import report_lines, run_report
-from .residual import ACTIVE_MODEL, ACTIVE_PASS, AdapterMismatch, ForecastUnavailable, ResidualPass
+from .residual import (
+    ACTIVE_MODEL,
+    ACTIVE_PASS,
+    ADAPTER_ERRORS,
+    AdapterMismatch,
+    ForecastUnavailable,
+    ResidualPass,
+    adapter_error,
+    tracking,
+)
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
 from .telemetry import send_report
 
@@ -38,7 +47,8 @@ def _sigma_list(sigmas: torch.Tensor) -> list[float]:
 
 
 def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **kwargs):
-    """args follow ``CFGGuider.outer_sample(noise, latent_image, sampler, sigmas, ...)``."""
+    """args follow ``CFGGuider.outer_sample(noise, latent_image, sampler, sigmas, ...)``. The guider's
+    ``model_options`` are swapped for a clone holding the run state and restored on every way out."""
     import comfy.model_patcher
 
     guider = executor.class_obj
@@ -47,25 +57,39 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
         logger.warning("%s %s", LOG_PREFIX, peer_cache_message(peer))
         return executor(*args, **kwargs)
     original_options = guider.model_options
-    guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
-    sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
-    model_sampling = guider.model_patcher.get_model_object("model_sampling")
-    run = RunState(config, level, _sigma_list(sigmas), float(model_sampling.percent_to_sigma(config.start_percent)),
-                   float(model_sampling.percent_to_sigma(config.end_percent)))
+    run = None
+    try:
+        guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
+        run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"])
+        return executor(*args, **kwargs)
+    finally:
+        guider.model_options = original_options
+        if run is not None:
+            run.release()
+            report = run_report(run)
+            for line in report_lines(report):
+                logger.info("%s %s", LOG_PREFIX, line)
+            send_report(report)
+
+
+def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor) -> RunState | None:
+    """A fresh run state in the guider's (cloned) options, its plan logged; None, logged, when ComfyUI's
+    objects do not answer as expected (the run is then sampled without forecasting)."""
+    try:
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        run = RunState(config, level, _sigma_list(sigmas),
+                       float(model_sampling.percent_to_sigma(config.start_percent)),
+                       float(model_sampling.percent_to_sigma(config.end_percent)))
+    except ADAPTER_ERRORS as exc:
+        logger.warning("%s %s while planning the run (%s): sampling it without forecasting", LOG_PREFIX,
+                       type(exc).__name__, exc)
+        return None
     guider.model_options.setdefault("transformer_options", {})[RUN_KEY] = run
     if run.plan.note:
         logger.warning("%s %s", LOG_PREFIX, run.plan.note)
     logger.info("%s plan (%d steps, level %s, %s): %s", LOG_PREFIX, run.num_steps, level, config.describe(),
                 run.plan.render(run.forecast_char))
-    try:
-        return executor(*args, **kwargs)
-    finally:
-        run.release()
-        guider.model_options = original_options
-        report = run_report(run)
-        for line in report_lines(report):
-            logger.info("%s %s", LOG_PREFIX, line)
-        send_report(report)
+    return run
 
 
 def predict_noise_wrapper(executor, *args, **kwargs):
@@ -79,31 +103,55 @@ def predict_noise_wrapper(executor, *args, **kwargs):
 
 def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options=None,
                         **kwargs):
-    """Signature of ``BaseModel.apply_model``; ``t`` is sigma, the return value is the denoised latent."""
+    """Signature of ``BaseModel.apply_model``; ``t`` is sigma, the return value is the denoised latent.
+    A failure of the pack's own code (``ADAPTER_ERRORS`` not raised by the model) is logged, the call computed in
+    full and forecasting stopped for the rest of the run."""
     transformer_options = transformer_options if transformer_options is not None else {}
     run: RunState | None = transformer_options.get(RUN_KEY)
+    raised_by_model: list[BaseException] = []
 
-    def compute() -> torch.Tensor:
+    def run_model() -> torch.Tensor:
         token = ACTIVE_MODEL.set(executor.class_obj.diffusion_model)
         try:
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
         finally:
             ACTIVE_MODEL.reset(token)
 
+    compute = tracking(run_model, raised_by_model)
     if run is None:
         return compute()
-    diffusion_model = executor.class_obj.diffusion_model
+    if run.forecasting:
+        try:
+            return _forecast_call(run, executor.class_obj.diffusion_model, x, t, c_crossattn, transformer_options,
+                                  compute)
+        except Exception as exc:
+            if not (isinstance(exc, ForecastUnavailable) or adapter_error(exc, raised_by_model)):
+                raise
+            logger.warning("%s %s in the pack's %s level (%s): this step is computed in full, and every later "
+                           "step of the run too", LOG_PREFIX, type(exc).__name__, run.level, exc)
+            run.stop_forecasting()
+    out = compute()
+    run.note_stopped(t)
+    return out
+
+
+def _forecast_call(run: RunState, diffusion_model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor,
+                   context: torch.Tensor | None, transformer_options: dict, compute) -> torch.Tensor:
     if run.level in ("residual", "modules") and run.layouts is None:
         _resolve_layouts(run, diffusion_model)
-    plan = run.plan_call(t, x, c_crossattn, transformer_options)
-    resets = run.bank.resets
-    if run.level == "residual":
-        out = _residual_call(run, plan, compute)
-    elif run.level == "modules":
-        out = _residual_call(run, plan, compute, lambda p: ModulePass(run, p, diffusion_model))
-    else:
-        out = _output_call(run, plan, x, t, compute)
-    if run.bank.resets != resets:
+    plan = run.plan_call(t, x, context, transformer_options)
+    resets = run.resets_seen()
+    try:
+        level = run.level
+        if level == "residual":
+            out = _residual_call(run, plan, compute)
+        elif level == "modules":
+            out = _residual_call(run, plan, compute, lambda p: ModulePass(run, p, diffusion_model))
+        else:
+            out = _output_call(run, plan, x, t, compute)
+    finally:
+        run.settle(plan)
+    if run.resets_seen() != resets:
         logger.warning("%s step %d: the input's shape changed mid-run (now %s, text %s): its forecast history "
                        "restarts and the step was computed in full", LOG_PREFIX, plan.step,
                        tuple(plan.chunks[0].signature[0]), plan.chunks[0].signature[1])
@@ -111,20 +159,27 @@ def apply_model_wrapper(executor, x, t, c_concat=None, c_crossattn=None, control
 
 
 def _resolve_layouts(run: RunState, diffusion_model: torch.nn.Module) -> None:
-    family = family_of(diffusion_model)
-    if family is None:
-        _degrade(run, no_adapter_reason(diffusion_model))
-        return
-    run.layouts = resolve_layout(family, diffusion_model)
-    if run.level == "modules":
-        run.modules = module_layout(family, diffusion_model, run.layouts)
-        if run.modules is None:
-            logger.warning("%s %s: a block has no module adapter: falling back to level=residual for this run",
-                           LOG_PREFIX, type(diffusion_model).__name__)
-            run.level = "residual"
+    with run.lock:  # the first call of every device thread may get here at once
+        if run.layouts is not None or run.level not in ("residual", "modules"):
+            return
+        family = family_of(diffusion_model)
+        if family is None:
+            _degrade(run, no_adapter_reason(diffusion_model))
+            return
+        layouts = resolve_layout(family, diffusion_model)
+        if run.level == "modules":
+            run.modules = module_layout(family, diffusion_model, layouts)
+            if run.modules is None:
+                logger.warning("%s %s: a block has no module adapter: falling back to level=residual for this run",
+                               LOG_PREFIX, type(diffusion_model).__name__)
+                run.level = "residual"
+        run.layouts = layouts
 
 
 def _degrade(run: RunState, why: str) -> None:
+    """Fall back to the output level for the rest of the run (the caller holds the run's lock)."""
+    if run.level == "output":
+        return
     if run.gate is not None:
         logger.warning("%s %s: the gate needs the model's blocks; computing every step of this run", LOG_PREFIX,
                        why)
@@ -134,6 +189,19 @@ def _degrade(run: RunState, why: str) -> None:
         logger.warning("%s %s: falling back to level=output for this run", LOG_PREFIX, why)
     run.level = "output"
     run.layouts = None
+
+
+def _step_down(run: RunState, level: str, why: str) -> None:
+    """After a failure of ``level``'s adapter: modules falls back to residual, residual to output (once, whichever
+    thread gets here first)."""
+    with run.lock:
+        if run.level != level:
+            return
+        if level != "modules":
+            _degrade(run, why)
+            return
+        logger.warning("%s %s: falling back to level=residual for this run", LOG_PREFIX, why)
+        run.level, run.modules = "residual", None
 
 
 def _sigma_view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -165,11 +233,17 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
     try:
         out = compute()
     except AdapterMismatch as exc:
-        _degrade(run, f"the model's blocks do not match the {run.level} adapter ({exc})")
+        logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
-        run.note(plan, True, "adapter-mismatch")
-        ACTIVE_PASS.set(None)
-        return compute()
+        _step_down(run, active.level, f"the model's blocks do not match the {active.level} adapter ({exc})")
+        plan = plan.as_full("adapter-mismatch")
+        if run.level != "residual":
+            run.note(plan, True, plan.reason)
+            ACTIVE_PASS.set(None)
+            return compute()
+        active = ResidualPass(run, plan)  # modules fell back: this full step starts the residual level's history
+        ACTIVE_PASS.set(active)
+        out = compute()
     except ForecastUnavailable as exc:
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
@@ -185,8 +259,9 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
         return out
     # The model did not call our block replacements as its adapter says (another node replaced them, or a
     # model variant runs its blocks differently): never trust a half-skipped result.
-    _degrade(run, f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace")
     run.forget(plan)
+    with run.lock:
+        _degrade(run, f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace")
     run.note(plan, True, plan.reason if not active.forecast else "adapter-mismatch")
     return compute() if active.forecast else out
 
