@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
@@ -64,3 +65,42 @@ def boot(explicit: str | os.PathLike[str] | None = None, cpu: bool = True) -> Pa
             raise RuntimeError("ComfyUI did not load the pack from custom_nodes/taylor_forecast: see the log above")
         _booted = True
     return root
+
+
+def input_names(node_class: type) -> list[str]:
+    """The node's inputs in the order of its definition (required, then optional), V1 and V3 nodes alike."""
+    spec = node_class.INPUT_TYPES()
+    return [*spec.get("required", {}), *spec.get("optional", {})]
+
+
+def run_node(name: str, *args: Any, node_id: str = "1", **kwargs: Any) -> tuple:
+    """Execute the registered node ``name`` the way ComfyUI's executor does (``execution.get_input_data`` then
+    ``get_output_data``: hidden inputs such as the unique id ``node_id`` filled in, V3's class clone; V1 and V3
+    nodes alike). ``args``: its inputs in definition order, ``kwargs``: by name. Returns its outputs; a node's
+    exception propagates. Needs :func:`boot` first."""
+    import asyncio
+
+    import execution
+
+    import nodes
+
+    node_class = nodes.NODE_CLASS_MAPPINGS[name]
+    inputs = dict(zip(input_names(node_class), args)) | kwargs
+    input_data, _missing, hidden = execution.get_input_data(inputs, node_class, node_id)
+    # hidden inputs go positionally: 0.3.75 names the parameter hidden_inputs, 0.33 v3_data
+    output, _ui, _subgraph, _pending = asyncio.run(
+        execution.get_output_data("harness", node_id, node_class(), input_data, None, None, hidden))
+    return tuple(values[0] for values in output)
+
+
+def validate_node(name: str, **inputs: Any) -> list[str]:
+    """ComfyUI's own validation of one node with the widget values ``inputs`` (``execution.validate_inputs``,
+    what ``POST /prompt`` runs; the inputs left out, e.g. its MODEL, are not reported missing): every error as
+    ``"message: details"``; [] when valid."""
+    import asyncio
+
+    import execution
+
+    prompt = {"1": {"class_type": name, "inputs": dict(inputs)}}
+    _valid, errors, _node = asyncio.run(execution.validate_inputs("harness", prompt, "1", {}))
+    return [f"{e['message']}: {e['details']}" for e in errors if e["type"] != "required_input_missing"]

@@ -14,7 +14,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..taylor_core import ErrorSummary, format_bytes
+from comfy_api.latest import io
+
+from ..taylor_core import format_bytes
+from ..taylor_core.quantize import ErrorSummary
 from .fp8_checkpoint import (
     SAFETENSORS_SUFFIXES,
     CheckpointHeader,
@@ -168,56 +171,61 @@ def _rebuild(path: str, settings: FP8Settings, disable_dynamic: bool = False):
     return load_fp8(path, settings, None, disable_dynamic=disable_dynamic)
 
 
-class FP8Loader:
-    """ComfyUI V1 node; the tooltips say what each input does."""
-
-    CATEGORY = "TaylorSeer"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "load"
-    DESCRIPTION = ("Loads a diffusion model with its Linear weights quantized to scaled fp8 (about half the "
-                   "weight memory of bf16, much closer to it than UNETLoader's unscaled fp8 cast); sensitive "
-                   "layers stay in high precision. save_as writes the result for instant loads with UNETLoader.")
+class FP8Loader(io.ComfyNode):
+    """ComfyUI V3 node; the schema's tooltips say what each input does."""
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
+    def define_schema(cls) -> io.Schema:
         import folder_paths
 
         formats = format_choices() or ["e4m3fn"]
         scalings = ["per_tensor"] + (["per_channel"] if per_channel_supported(FORMAT_CHOICES[formats[0]]) else [])
         names = [n for n in folder_paths.get_filename_list(FOLDER) if n.lower().endswith(SAFETENSORS_SUFFIXES)]
-        return {"required": {
-            "unet_name": (names, {"tooltip": "A .safetensors diffusion model from ComfyUI's diffusion_models "
-                                             "folders (pickle files are not offered)."}),
-            "fp8_format": (formats, {"default": formats[0], "tooltip":
-                           "e4m3fn: 3 mantissa bits, the usual choice. e5m2 (2 mantissa bits, wider range) is "
-                           "offered only where this ComfyUI's quantized layers load it."}),
-            "scaling": (scalings, {"default": "per_tensor", "tooltip":
-                        "per_tensor: one scale per weight matrix. per_channel (one per output row) is offered only "
-                        "where this ComfyUI's quantized layers accept it (not in 0.3.75)."}),
-            "keep_high_precision": (list(POLICIES), {"default": "standard", "tooltip":
-                                    "standard: embedders, modulation/adaLN, norms and the final layer stay in the "
-                                    "model's dtype. +first_last_blocks: also the first and last block of each "
-                                    "block list. none: every Linear layer in fp8."}),
-            "fp8_matmul": ("BOOLEAN", {"default": False, "tooltip":
-                           "Multiply in fp8 where the GPU supports it (NVIDIA SM 8.9+; activations are clipped to "
-                           "+-448 as with UNETLoader's fp8_e4m3fn_fast). Elsewhere weights are upcast per layer."}),
-            "save_as": ("STRING", {"default": "", "tooltip":
-                        "Empty: don't save. A file name: save the quantized model next to the source (same "
-                        "diffusion_models folder) for UNETLoader. An existing name is an error, never "
-                        "overwritten."}),
-        }}
+        return io.Schema(
+            node_id="FP8Loader",
+            display_name="FP8 Loader",
+            category="TaylorSeer",
+            description=("Loads a diffusion model with its Linear weights quantized to scaled fp8 (about half the "
+                         "weight memory of bf16, much closer to it than UNETLoader's unscaled fp8 cast); sensitive "
+                         "layers stay in high precision. save_as writes the result for instant loads with "
+                         "UNETLoader."),
+            inputs=[
+                io.Combo.Input("unet_name", options=names, tooltip="A .safetensors diffusion model from ComfyUI's "
+                               "diffusion_models folders (pickle files are not offered)."),
+                io.Combo.Input("fp8_format", options=formats, default=formats[0], tooltip=
+                               "e4m3fn: 3 mantissa bits, the usual choice. e5m2 (2 mantissa bits, wider range) is "
+                               "offered only where this ComfyUI's quantized layers load it."),
+                io.Combo.Input("scaling", options=scalings, default="per_tensor", tooltip=
+                               "per_tensor: one scale per weight matrix. per_channel (one per output row) is "
+                               "offered only where this ComfyUI's quantized layers accept it (not in 0.3.75)."),
+                io.Combo.Input("keep_high_precision", options=list(POLICIES), default="standard", tooltip=
+                               "standard: embedders, modulation/adaLN, norms and the final layer stay in the "
+                               "model's dtype. +first_last_blocks: also the first and last block of each block "
+                               "list. none: every Linear layer in fp8."),
+                io.Boolean.Input("fp8_matmul", default=False, tooltip=
+                                 "Multiply in fp8 where the GPU supports it (NVIDIA SM 8.9+; activations are clipped "
+                                 "to +-448 as with UNETLoader's fp8_e4m3fn_fast). Elsewhere weights are upcast per "
+                                 "layer."),
+                io.String.Input("save_as", default="", tooltip=
+                                "Empty: don't save. A file name: save the quantized model next to the source (same "
+                                "diffusion_models folder) for UNETLoader. An existing name is an error, never "
+                                "overwritten."),
+            ],
+            outputs=[io.Model.Output()],
+        )
 
     @classmethod
-    def VALIDATE_INPUTS(cls, save_as: str = "") -> bool | str:
-        if save_as.strip():
+    def validate_inputs(cls, save_as: str | None = None) -> bool | str:
+        if save_as is not None and save_as.strip():
             try:
                 check_output_name(save_as)
             except ValueError as exc:
-                return str(exc)
+                return f"FP8 Loader: {exc}"
         return True
 
-    def load(self, unet_name: str, fp8_format: str, scaling: str, keep_high_precision: str, fp8_matmul: bool,
-             save_as: str) -> tuple:
+    @classmethod
+    def execute(cls, unet_name: str, fp8_format: str, scaling: str, keep_high_precision: str, fp8_matmul: bool,
+                save_as: str) -> io.NodeOutput:
         import folder_paths
 
         path, folder = resolve_model_file(unet_name)
@@ -238,4 +246,4 @@ class FP8Loader:
                             "scales are still written, so a GPU with fp8 uses them)", LOG_PREFIX)
             else:
                 logger.info("%s fp8_matmul: on (unit input scale: activations clipped to +-448)", LOG_PREFIX)
-        return (load_fp8(path, settings, output),)
+        return io.NodeOutput(load_fp8(path, settings, output))

@@ -59,7 +59,7 @@ def per_channel_supported(fmt: str) -> bool:
 def _probe_linear(fmt: str, per_channel: bool) -> bool:
     import comfy.ops
 
-    from ..taylor_core import FP8_FORMATS, quantize_fp8
+    from ..taylor_core.quantize import FP8_FORMATS, quantize_fp8
 
     rows = torch.tensor([[1e-3], [1.0], [5.0], [1e2]])  # output rows of very different ranges
     weight = torch.randn(4, 16, generator=torch.Generator().manual_seed(0)) * rows

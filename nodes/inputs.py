@@ -1,58 +1,87 @@
-"""Input definitions the nodes share (ComfyUI V1 ``INPUT_TYPES`` entries) and their validation."""
+"""Input definitions the forecasting nodes share (ComfyUI V3 schema inputs) and their validation.
+
+The schema is the one place of every input's default, range and tooltip: ``schema_problem`` checks values
+against the schema's own ``min``/``max`` (ComfyUI skips its range check for every input a node's
+``validate_inputs`` names, in 0.3.75 and 0.33 alike).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from comfy_api.latest import io
 
 from .config import CACHE_DEVICES, CLOCKS, FACTOR_DTYPES, MAX_ORDER, ForecastConfig
 
 DEFAULTS = ForecastConfig()
 
 
-def order_input(default: int, tooltip: str) -> tuple:
-    return ("INT", {"default": default, "min": 0, "max": MAX_ORDER, "tooltip": tooltip})
+def order_input(name: str, default: int, tooltip: str) -> io.Int.Input:
+    return io.Int.Input(name, default=default, min=0, max=MAX_ORDER, tooltip=tooltip)
 
 
-def window_inputs() -> dict:
+def window_inputs() -> list[io.Input]:
     """warmup_steps, tail_steps, start_percent, end_percent."""
     d = DEFAULTS
-    return {
-        "warmup_steps": ("INT", {"default": d.warmup_steps, "min": 0, "max": 100, "tooltip":
-                         "The first N steps are always computed (they fix the composition)."}),
-        "tail_steps": ("INT", {"default": d.tail_steps, "min": 0, "max": 100, "tooltip":
-                       "The last N steps are always computed (they fix fine detail)."}),
-        "start_percent": ("FLOAT", {"default": d.start_percent, "min": 0.0, "max": 1.0, "step": 0.01,
-                          "tooltip": "Forecast only from this point of the denoising (0 = start)."}),
-        "end_percent": ("FLOAT", {"default": d.end_percent, "min": 0.0, "max": 1.0, "step": 0.01,
-                        "tooltip": "Forecast only up to this point of the denoising (1 = end)."}),
-    }
+    return [
+        io.Int.Input("warmup_steps", default=d.warmup_steps, min=0, max=100,
+                     tooltip="The first N steps are always computed (they fix the composition)."),
+        io.Int.Input("tail_steps", default=d.tail_steps, min=0, max=100,
+                     tooltip="The last N steps are always computed (they fix fine detail)."),
+        io.Float.Input("start_percent", default=d.start_percent, min=0.0, max=1.0, step=0.01,
+                       tooltip="Forecast only from this point of the denoising (0 = start)."),
+        io.Float.Input("end_percent", default=d.end_percent, min=0.0, max=1.0, step=0.01,
+                       tooltip="Forecast only up to this point of the denoising (1 = end)."),
+    ]
 
 
-def storage_inputs() -> dict:
+def storage_inputs() -> list[io.Input]:
     """clock and cache_device."""
     d = DEFAULTS
-    return {
-        "clock": (list(CLOCKS), {"default": d.clock, "tooltip":
-                  "Time axis of the Taylor series: step (the sampling step, fractional for the extra "
-                  "evaluations of multi-step samplers; measured closer to the uncached image) or sigma "
-                  "(the noise level itself)."}),
-        "cache_device": (list(CACHE_DEVICES), {"default": d.cache_device, "tooltip":
-                         "auto: keep the forecast factors on the model's device; cpu: offload them to system "
-                         "memory (slower, saves GPU memory; the choice for level modules on large models)."}),
-    }
+    return [
+        io.Combo.Input("clock", options=list(CLOCKS), default=d.clock, tooltip=
+                       "Time axis of the Taylor series: step (the sampling step, fractional for the extra "
+                       "evaluations of multi-step samplers; measured closer to the uncached image) or sigma "
+                       "(the noise level itself)."),
+        io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default=d.cache_device, tooltip=
+                       "auto: keep the forecast factors on the model's device; cpu: offload them to system "
+                       "memory (slower, saves GPU memory; the choice for level modules on large models)."),
+    ]
 
 
-def optional_inputs(**extra: tuple) -> dict:
-    """The optional inputs both nodes share (factor_dtype), plus ``extra`` ones of a node's own."""
-    return {"optional": {**extra,
-        "factor_dtype": (list(FACTOR_DTYPES), {"default": DEFAULTS.factor_dtype, "tooltip":
-                         "float32: keep forecast factors in float32 (accurate); model: in the model's dtype "
-                         "(half the memory with bf16/fp16 models)."}),
-    }}
+def factor_dtype_input() -> io.Combo.Input:
+    """The optional input both forecasting nodes share."""
+    return io.Combo.Input("factor_dtype", options=list(FACTOR_DTYPES), default=DEFAULTS.factor_dtype,
+                          optional=True, tooltip="float32: keep forecast factors in float32 (accurate); model: in "
+                          "the model's dtype (half the memory with bf16/fp16 models).")
 
 
-def validation_message(config: ForecastConfig) -> bool | str:
-    """ComfyUI's VALIDATE_INPUTS convention: True, or the message shown to the user."""
-    try:
-        config.validate()
-    except ValueError as exc:
-        return str(exc)
-    return True
+def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
+    """The first of ``values`` (input id -> value; None = not known at validation, e.g. linked) outside its
+    schema input's ``min``/``max``, as a message naming the node and the input; None if all are inside."""
+    specs = {spec.id: spec for spec in schema.inputs}
+    for name, value in values.items():
+        if value is None:
+            continue
+        low, high = getattr(specs[name], "min", None), getattr(specs[name], "max", None)
+        if low is not None and value < low:
+            return f"{schema.display_name}: {name} ({value}) is below its minimum {low}"
+        if high is not None and value > high:
+            return f"{schema.display_name}: {name} ({value}) is above its maximum {high}"
+    return None
+
+
+def validation_result(node: type[io.ComfyNode], values: dict[str, Any],
+                      config: Callable[..., ForecastConfig]) -> bool | str:
+    """ComfyUI's ``validate_inputs`` convention (True, or the message shown to the user) for ``values``, the
+    inputs a node's ``validate_inputs`` names: each within its schema range, then, once all are known,
+    ``config(**values).validate()`` for what spans inputs (e.g. start_percent before end_percent)."""
+    schema = node.define_schema()  # not GET_SCHEMA: ComfyUI calls this on a locked class clone
+    problem = schema_problem(schema, values)
+    if problem is None and None not in values.values():
+        try:
+            config(**values).validate()
+        except ValueError as exc:
+            problem = f"{schema.display_name}: {exc}"
+    return True if problem is None else problem

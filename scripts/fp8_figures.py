@@ -63,7 +63,7 @@ def main() -> None:
             override = host.FLUX_OVERRIDE if family == "flux" else None
             checkpoint, plan = host.fp8_quantize(folder / f"{family}.safetensors", policy, override)
             if family == "wan":
-                model = host.node("FP8Loader").load("wan.safetensors", "e4m3fn", "per_tensor", policy, False, "")[0]
+                model = host.run_node("FP8Loader", "wan.safetensors", "e4m3fn", "per_tensor", policy, False, "")[0]
                 error, stock = output_error(model, wan_hp, wan_x, wan_conds), f"{wan_stock:.4f}"
             else:
                 model = host.load_with_config_override(checkpoint.state_dict, override, checkpoint.metadata)

@@ -30,10 +30,22 @@ def boot() -> None:
 
 
 def node(name: str):
-    """An instance of a registered node class, exactly as the server would create it."""
+    """An instance of a registered V1 node class (e.g. ComfyUI's KSampler), exactly as the server would create
+    it. The pack's V3 nodes run through ``run_node`` and validate through ``validate_node``."""
     import nodes
 
     return nodes.NODE_CLASS_MAPPINGS[name]()
+
+
+run_node = comfy_env.run_node
+validate_node = comfy_env.validate_node
+
+
+def schema_inputs(name: str) -> dict:
+    """The V3 node ``name``'s schema inputs by id (``options``, ``min``, ``default``... as the schema has them)."""
+    import nodes
+
+    return {spec.id: spec for spec in nodes.NODE_CLASS_MAPPINGS[name].define_schema().inputs}
 
 
 def pack_module(name: str):

@@ -6,8 +6,11 @@ Test modules ask through a fixture of their own: ``server_harness.comfy_server(r
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +65,23 @@ def _stop() -> None:
 
         comfy_host.stop(_server.port)
         _server = None
+
+
+@contextmanager
+def models_server(base: Path, folders: Iterable[str], custom_nodes: Path | None = None) -> Iterator[Server]:
+    """A real ComfyUI server of its own (not the session's; no demo model needed) whose extra model folders are
+    ``base/models/<folder>`` for each of ``folders`` (files put there are listed as the folder's), which writes
+    its outputs to ``base/output`` and also loads the custom nodes of ``custom_nodes``; stopped on exit."""
+    import comfy_host
+
+    config = base / "extra_model_paths.yaml"
+    config.write_text("taylor_test_models:\n" + f"    base_path: {json.dumps(str(base))}\n"
+                      + "".join(f"    {f}: models/{f}\n" for f in sorted(set(folders)))
+                      + (f"    custom_nodes: {json.dumps(str(custom_nodes))}\n" if custom_nodes else ""))
+    port = free_port()
+    comfy_host.start(port, extra_args=("--extra-model-paths-config", str(config),
+                                       "--output-directory", str(base / "output")))
+    try:
+        yield Server(comfy_host.server_url(port), port, comfy_host.log_file(port))
+    finally:
+        comfy_host.stop(port)

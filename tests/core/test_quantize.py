@@ -7,8 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from taylor_core import FP8_FORMATS, ErrorSummary, fp8_max, quantize_fp8, relative_error
-from taylor_core.quantize import compute_scale, elementwise_error_bound
+from taylor_core.quantize import (
+    FP8_FORMATS,
+    ErrorSummary,
+    compute_scale,
+    elementwise_error_bound,
+    fp8_max,
+    quantize_fp8,
+    relative_error,
+)
 
 FORMATS = list(FP8_FORMATS.values())
 E4M3, E5M2 = torch.float8_e4m3fn, torch.float8_e5m2

@@ -10,11 +10,14 @@ from test_flux_taylorseer import FLUX_STACKS, apply, full_steps
 
 
 def test_start_after_end_is_a_validation_error(host, flux):
-    node_class = type(host.node("TaylorSeerApply"))
-    message = node_class.VALIDATE_INPUTS(start_percent=0.8, end_percent=0.2)
-    assert isinstance(message, str) and "start_percent" in message and "end_percent" in message
-    assert node_class.VALIDATE_INPUTS(start_percent=0.2, end_percent=0.8) is True
-    assert "max_order" in node_class.VALIDATE_INPUTS(max_order=7)
+    def errors(**inputs) -> str:
+        return "\n".join(host.validate_node("TaylorSeerApply", **inputs))
+
+    window = dict(interval=4, max_order=1, warmup_steps=3, tail_steps=1)
+    message = errors(**window, start_percent=0.8, end_percent=0.2)
+    assert "TaylorSeer Apply: start_percent (0.8) is after end_percent (0.2)" in message
+    assert errors(**window, start_percent=0.2, end_percent=0.8) == ""
+    assert "TaylorSeer Apply: max_order (7) is above its maximum 4" in errors(max_order=7)
     with pytest.raises(ValueError, match="start_percent"):
         apply(host, flux, start=0.9, end=0.1)
 

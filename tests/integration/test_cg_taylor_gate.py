@@ -13,9 +13,8 @@ STEPS = 20
 
 def gate(host, model, threshold, max_consecutive=0, warmup=3, tail=1, max_order=1, first_block_order=1,
          start=0.0, end=1.0):
-    node = host.node("CGTaylorGate")
-    return node.apply(model, threshold, max_order, first_block_order, warmup, tail, start, end, max_consecutive,
-                      "sigma", "auto")[0]
+    return host.run_node("CGTaylorGate", model, threshold, max_order, first_block_order, warmup, tail, start, end,
+                         max_consecutive, "sigma", "auto")[0]
 
 
 def capped_full_steps(num_steps: int, cap: int, warmup: int, tail: int) -> list[int]:
@@ -58,11 +57,15 @@ def test_gate_logs_its_errors_and_its_auto_threshold(host, flux, conds, caplog):
 
 
 def test_bad_gate_inputs_are_validation_errors(host, flux):
-    node_class = type(host.node("CGTaylorGate"))
-    assert "max_consecutive" in node_class.VALIDATE_INPUTS(max_consecutive=-1)
-    assert "start_percent" in node_class.VALIDATE_INPUTS(start_percent=0.7, end_percent=0.3)
-    assert "first_block_order" in node_class.VALIDATE_INPUTS(first_block_order=9)
-    assert node_class.VALIDATE_INPUTS() is True
+    def errors(**inputs) -> str:
+        return "\n".join(host.validate_node("CGTaylorGate", **inputs))
+
+    assert "CG-Taylor Gate: max_consecutive (-1) is below its minimum 0" in errors(max_consecutive=-1)
+    window = dict(max_order=1, first_block_order=1, max_consecutive=0, warmup_steps=3, tail_steps=1)
+    assert "CG-Taylor Gate: start_percent (0.7) is after end_percent (0.3)" in errors(**window, start_percent=0.7,
+                                                                                     end_percent=0.3)
+    assert "CG-Taylor Gate: first_block_order (9) is above its maximum 4" in errors(first_block_order=9)
+    assert errors() == ""
     with pytest.raises(ValueError, match="max_consecutive"):
         gate(host, flux, 0.1, max_consecutive=-2)
 
@@ -70,7 +73,7 @@ def test_bad_gate_inputs_are_validation_errors(host, flux):
 def test_a_second_node_on_the_same_model_replaces_the_first(host, flux, conds, caplog):
     """TaylorSeer Apply then CG-Taylor Gate on one chain: only the gate runs (no double skip), and a gate of
     threshold 0 after it gives the unpatched output."""
-    taylorseer = host.node("TaylorSeerApply").apply(flux, 2, 1, 1, 0, 0.0, 1.0, "residual", "sigma", "auto")[0]
+    taylorseer = host.run_node("TaylorSeerApply", flux, 2, 1, 1, 0, 0.0, 1.0, "residual", "sigma", "auto")[0]
     with caplog.at_level(logging.INFO):
         chained = gate(host, taylorseer, 0.0)
     assert "the later one replaces it" in caplog.text

@@ -41,6 +41,6 @@ def test_residual_request_falls_back_to_output_level(host, cosmos, cosmos_conds,
 def test_gate_without_block_adapter_computes_every_step(host, cosmos, cosmos_conds, caplog):
     reference = host.ksample(cosmos, *cosmos_conds, LATENT, steps=6, cfg=2.0)
     with caplog.at_level(logging.WARNING):
-        gated = host.node("CGTaylorGate").apply(cosmos, 0.5, 1, 1, 2, 1, 0.0, 1.0, 0, "sigma", "auto")[0]
+        gated = host.run_node("CGTaylorGate", cosmos, 0.5, 1, 1, 2, 1, 0.0, 1.0, 0, "sigma", "auto")[0]
     assert "no first block to probe" in caplog.text
     assert torch.equal(host.ksample(gated, *cosmos_conds, LATENT, steps=6, cfg=2.0), reference)

@@ -89,16 +89,16 @@ def test_cg_taylor_gate_runs_on_every_family_with_an_adapter(host, tiny, caplog)
     """Threshold 0 never forecasts (bit-identical); a threshold no error reaches forecasts every step it may
     (between warm-up and tail, at most two in a row): the first block still runs every step."""
     case, model, positive, negative = tiny
-    gate = host.node("CGTaylorGate")
+    def gate(threshold: float):
+        return host.run_node("CGTaylorGate", model, threshold, 1, 1, WARMUP, TAIL, 0.0, 1.0, 2, "step", "auto")[0]
+
     reference = sample(host, case, model, positive, negative)
-    assert torch.equal(sample(host, case, gate.apply(model, 0.0, 1, 1, WARMUP, TAIL, 0.0, 1.0, 2, "step",
-                                                     "auto")[0], positive, negative), reference)
+    assert torch.equal(sample(host, case, gate(0.0), positive, negative), reference)
     if effective_level(host, case, "residual") != "residual":
         return  # no first block to probe: every step computed (test_fallback_families.py)
     counting = host.count_block_calls(model.model.diffusion_model, case.stacks, case.counted)
     with counting as calls, caplog.at_level(logging.INFO):
-        out = sample(host, case, gate.apply(model, 1e9, 1, 1, WARMUP, TAIL, 0.0, 1.0, 2, "step", "auto")[0],
-                     positive, negative)
+        out = sample(host, case, gate(1e9), positive, negative)
     assert torch.isfinite(out).all()
     per_step = calls[case.stacks[0]][0] // STEPS
     computed = {step for step in range(STEPS) if step < WARMUP or step >= STEPS - TAIL}

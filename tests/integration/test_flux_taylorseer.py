@@ -28,8 +28,8 @@ def full_steps(num_steps: int, interval: int, warmup: int, tail: int) -> list[in
 
 def apply(host, model, interval=4, max_order=2, warmup=3, tail=1, level="residual", clock="sigma",
           cache_device="auto", start=0.0, end=1.0):
-    node = host.node("TaylorSeerApply")
-    return node.apply(model, interval, max_order, warmup, tail, start, end, level, clock, cache_device)[0]
+    return host.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, start, end, level, clock,
+                         cache_device)[0]
 
 
 

@@ -49,7 +49,7 @@ def models_dir(host, tmp_path_factory):
 
 
 def fp8_load(host, name, fmt="e4m3fn", scaling="per_tensor", policy="standard", fp8_matmul=False, save_as=""):
-    return host.node("FP8Loader").load(name, fmt, scaling, policy, fp8_matmul, save_as)[0]
+    return host.run_node("FP8Loader", name, fmt, scaling, policy, fp8_matmul, save_as)[0]
 
 
 def unet_loader(host, name, weight_dtype="default"):
@@ -114,13 +114,13 @@ def test_offered_options_follow_what_the_running_comfyui_supports(host, models_d
     import comfy.quant_ops
 
     support = host.pack_module("nodes.fp8_support")
-    required = type(host.node("FP8Loader")).INPUT_TYPES()["required"]
+    inputs = host.schema_inputs("FP8Loader")
     e5m2 = "float8_e5m2" in comfy.quant_ops.QUANT_ALGOS
-    assert required["fp8_format"][0] == ["e4m3fn"] + (["e5m2"] if e5m2 else [])
+    assert inputs["fp8_format"].options == ["e4m3fn"] + (["e5m2"] if e5m2 else [])
     assert support._probe_linear("float8_e4m3fn", per_channel=False)  # the probe runs on this machine
     per_channel = support.per_channel_supported("float8_e4m3fn")
-    assert required["scaling"][0] == ["per_tensor"] + (["per_channel"] if per_channel else [])
-    assert "wan.safetensors" in required["unet_name"][0]
+    assert inputs["scaling"].options == ["per_tensor"] + (["per_channel"] if per_channel else [])
+    assert "wan.safetensors" in inputs["unet_name"].options
     import comfyui_version
 
     if comfyui_version.__version__ == "0.3.75":  # the facts the README states for the installed host
@@ -362,12 +362,11 @@ def test_names_that_leave_the_model_folder_are_refused(host, models_dir):
     for name in ("../outside.safetensors", str(outside), "sub/../../outside.safetensors"):
         with pytest.raises(ValueError, match="inside ComfyUI's diffusion_models folders"):
             fp8_load(host, name)
-    node_class = type(host.node("FP8Loader"))
     for save_as in ("../escaped", "sub/name", str(models_dir.parent / "abs"), ".hidden", "c:name", "x.ckpt"):
-        assert isinstance(node_class.VALIDATE_INPUTS(save_as=save_as), str)
+        assert any("FP8 Loader: " in e and "save_as" in e for e in host.validate_node("FP8Loader", save_as=save_as))
         with pytest.raises(ValueError, match="save_as"):
             fp8_load(host, "wan.safetensors", save_as=save_as)
-    assert node_class.VALIDATE_INPUTS(save_as="fine_name") is True
+    assert host.validate_node("FP8Loader", save_as="fine_name") == []
     assert listing(models_dir, models_dir.parent) == before
 
 

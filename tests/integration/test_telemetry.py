@@ -125,8 +125,8 @@ def test_in_process_report_is_sent_and_a_failing_sender_never_breaks_sampling(ho
     module = types.ModuleType("server")
     module.PromptServer = types.SimpleNamespace(instance=stand_in)
     monkeypatch.setitem(sys.modules, "server", module)
-    model = host.node("TaylorSeerApply").apply(flux, 2, 1, 1, 1, 0.0, 1.0, "residual", "step", "auto",
-                                               unique_id="7")[0]
+    model = host.run_node("TaylorSeerApply", flux, 2, 1, 1, 1, 0.0, 1.0, "residual", "step", "auto",
+                          node_id="7")[0]
     with caplog.at_level(logging.INFO, logger="taylor_forecast"):
         out = host.ksample(model, *conds, host.empty_latent(), steps=8)
     assert torch.isfinite(out).all()

@@ -88,28 +88,17 @@ def official_files(ui: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def server(host, tmp_path_factory):
     """A real ComfyUI server whose extra model paths hold the stand-in files, plus the test-only nodes."""
-    import comfy_host
     from comfy_client import ComfyClient
+    from server_harness import models_server
     from workflow_stand_in_models import write_stand_ins
 
     base = tmp_path_factory.mktemp("workflow_server")
     files = set().union(*(listed_models(load(name)) for name in UI_GRAPHS))
     write_stand_ins(base / "models", files)
-    config = base / "extra_model_paths.yaml"
-    folders = sorted({folder for folder, _ in files})
-    config.write_text("taylor_workflow_test:\n" + f"    base_path: {json.dumps(str(base))}\n"
-                      + "".join(f"    {f}: models/{f}\n" for f in folders)
-                      + f"    custom_nodes: {json.dumps(str(REPO / 'tests' / 'workflow_stand_ins'))}\n")
-    port = bw.free_port()
-    comfy_host.start(port, extra_args=("--extra-model-paths-config", str(config),
-                                       "--output-directory", str(base / "output")))
-    try:
-        url = comfy_host.server_url(port)
-        object_info = bw.fetch_object_info(url)
-        yield {"client": ComfyClient(url, timeout_s=300), "url": url, "object_info": object_info,
-               "log": comfy_host.log_file(port), "output": base / "output"}
-    finally:
-        comfy_host.stop(port)
+    with models_server(base, {folder for folder, _ in files}, REPO / "tests" / "workflow_stand_ins") as comfy:
+        object_info = bw.fetch_object_info(comfy.url)
+        yield {"client": ComfyClient(comfy.url, timeout_s=300), "url": comfy.url, "object_info": object_info,
+               "log": comfy.log_path, "output": base / "output"}
 
 
 def test_every_family_ships_a_ui_and_an_api_graph():

@@ -1,0 +1,65 @@
+"""Registration of the pack's nodes with ComfyUI, one node family at a time.
+
+A family whose modules cannot be imported, or whose schema cannot be built, on this ComfyUI or torch (e.g. a
+torch without float8 types for the FP8 Loader) is left out with one logged line naming it and the reason; the
+other families register. A ComfyUI without the V3 node API (``comfy_api.latest``) gets one logged line and no
+nodes, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+logger = logging.getLogger("taylor_forecast")
+LOG_PREFIX = "[taylor_forecast]"
+
+FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "TaylorSeer (TaylorSeer Apply, CG-Taylor Gate)": (("taylorseer_apply", "TaylorSeerApply"),
+                                                      ("cg_taylor_gate", "CGTaylorGate")),
+    "FP8 (FP8 Loader)": (("fp8_loader", "FP8Loader"),),
+}
+"""Family name (as logged) -> (module of this package, node class) of each of its nodes."""
+
+
+def v3_api_missing() -> str | None:
+    """Why this ComfyUI's V3 node API cannot be used (logged once), or None when it can."""
+    try:
+        from comfy_api.latest import ComfyExtension, io  # noqa: F401
+    except ImportError as exc:
+        reason = (f"{LOG_PREFIX} this ComfyUI has no V3 node API (comfy_api.latest: {exc}); the pack needs "
+                  "ComfyUI 0.3.75 or later: no nodes registered")
+        logger.error(reason)
+        return reason
+    return None
+
+
+def family_nodes(members: tuple[tuple[str, str], ...]) -> list[type]:
+    """The node classes of one family, each schema built once (ComfyUI builds it again at registration)."""
+    classes = [getattr(importlib.import_module(f".{module}", __package__), name) for module, name in members]
+    for cls in classes:
+        cls.GET_SCHEMA()
+    return classes
+
+
+def node_classes() -> list[type]:
+    """Every node class of the families that load here; a family that fails is logged and left out."""
+    classes = []
+    for family, members in FAMILIES.items():
+        try:
+            classes += family_nodes(members)
+        except Exception as exc:  # any failure of one family must leave the others registered
+            logger.error("%s the %s nodes are not registered: %s: %s", LOG_PREFIX, family, type(exc).__name__,
+                         exc)
+    return classes
+
+
+def comfy_entrypoint():
+    """ComfyUI's V3 entry point: the pack's ``ComfyExtension``."""
+    from comfy_api.latest import ComfyExtension
+
+    class TaylorForecastExtension(ComfyExtension):
+        async def get_node_list(self) -> list[type]:
+            return node_classes()
+
+    return TaylorForecastExtension()
