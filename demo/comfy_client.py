@@ -9,6 +9,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from taylor_queue.api import describe_rejection  # the repository root is on sys.path (run_demo, the tests)
+
 
 class ComfyError(RuntimeError):
     """The server refused or failed a prompt; the message is the server's, made readable."""
@@ -28,7 +30,7 @@ class ComfyClient:
             with urllib.request.urlopen(request, timeout=30) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
-            raise ComfyError(_describe_error(exc.read())) from exc
+            raise ComfyError(describe_rejection(exc.code, exc.read())) from exc
         return json.loads(body) if body else {}
 
     def queue(self, prompt: dict) -> str:
@@ -71,20 +73,9 @@ def output_images(entry: dict) -> list[dict]:
     return [image for output in entry.get("outputs", {}).values() for image in output.get("images", [])]
 
 
-def _describe_error(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode(errors="replace")
-    lines = [data.get("error", {}).get("message", "the server rejected the prompt")]
-    for node_id, node in data.get("node_errors", {}).items():
-        for error in node.get("errors", []):
-            lines.append(f"node {node_id} ({node.get('class_type')}): {error.get('message')}: {error.get('details')}")
-    return "\n".join(lines)
-
-
 def _execution_error(status: dict) -> str:
     for kind, data in status.get("messages", []):
         if kind == "execution_error":
-            return f"node {data.get('node_id')} ({data.get('node_type')}): {data.get('exception_message')}"
+            return (f"node {data.get('node_id')} ({data.get('node_type')}) failed: "
+                    f"{data.get('exception_type', 'error')}: {str(data.get('exception_message')).strip()}")
     return "the prompt failed"

@@ -17,6 +17,7 @@ import json
 import re
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
 
 import comfy_host  # noqa: E402
 from comfy_client import ComfyClient, execution_seconds, output_images  # noqa: E402
 from demo_model import ensure_trained  # noqa: E402
+
+from taylor_queue.console import progress_line  # noqa: E402
 
 WORKFLOW = REPO / "workflows" / "demo_wan_digits_taylorseer_api.json"
 SUMMARY = re.compile(r"\[TaylorSeer\] steps (\d+), evaluations (\d+), full (\d+), forecast (\d+), "
@@ -95,6 +99,7 @@ def main() -> None:
         client.run(with_seed(baseline, 10_000))  # warm-up: loads the model, compiles nothing, caches conds
         client.run(with_seed(accelerated, 10_000))
         rows = []
+        started = time.monotonic()
         for seed in range(args.seeds):
             base_entry = client.run(with_seed(baseline, seed))
             fast_entry = client.run(with_seed(accelerated, seed))
@@ -105,6 +110,8 @@ def main() -> None:
                     args.out / f"{name}_seed{seed}.png")
             rows.append((seed, execution_seconds(base_entry), execution_seconds(fast_entry), steps, full, ratio,
                          psnr(base_img, fast_img)))
+            print(progress_line(seed + 1, args.seeds, time.monotonic() - started, "seeds (uncached + TaylorSeer)"),
+                  file=sys.stderr, flush=True)
     finally:
         comfy_host.stop(args.port)
 
@@ -116,10 +123,11 @@ def main() -> None:
         print(f"{seed:>4}  {base_s:>10.3f}  {fast_s:>12.3f}  {base_s / fast_s:>7.2f}x  {full:>4}/{steps:<5}  "
               f"{value:>7.2f}")
     speedup = statistics.median(base_s / fast_s for _, base_s, fast_s, *_ in rows)
-    print(f"steps {rows[0][3]}, full computes {rows[0][4]}, compute ratio {rows[0][5]:.2f}x, "
-          f"wall-time speed-up {speedup:.2f}x (median of {len(rows)}), "
-          f"PSNR {statistics.mean(r[6] for r in rows):.2f} dB (mean)")
-    print(f"images: {args.out}")
+    print(f"speed-up: {speedup:.2f}x wall time (median of {len(rows)} seeds); compute ratio {rows[0][5]:.2f}x "
+          f"({rows[0][4]} of {rows[0][3]} steps computed)")
+    print(f"fidelity: PSNR {statistics.mean(r[6] for r in rows):.2f} dB (mean) against the uncached images of the "
+          "same seeds (higher is closer; inf = identical)")
+    print(f"images: {args.out}/baseline_seed<N>.png (uncached) and {args.out}/taylorseer_seed<N>.png")
 
 
 if __name__ == "__main__":

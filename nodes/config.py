@@ -31,7 +31,7 @@ class ForecastConfig:
     tail_steps: int = 1
     start_percent: float = 0.0
     end_percent: float = 1.0
-    level: str = "residual"
+    level: str = "output"  # measured closer than residual on both demo models, 0.97 GPU efficiency (README)
     clock: str = "step"
     cache_device: str = "auto"
     factor_dtype: str = "float32"

@@ -81,14 +81,17 @@ class WorkflowSpec:
     changes: str = ""  # the edits besides the insertion, in words (shown in the note)
 
 
-FLUX = {"interval": 4, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "residual"}
+FLUX = {"interval": 4, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "output"}
 FLUX_WHY = ("the official TaylorSeer FLUX.1-dev script uses interval 6, order 1, 3 warm-up steps at 50 steps; "
-            "this template samples 20 steps, so the interval is 4 (the lower end of 4-6).")
-WAN = {"interval": 3, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "residual"}
+            "this template samples 20 steps, so the interval is 4 (the lower end of 4-6). Level output: on the "
+            "pack's tiny FLUX.1-dev demo model, interval 4 order 1 kept 43.05 dB PSNR at output against 40.83 dB "
+            "at residual (docs/benchmarks.md, 30 euler steps).")
+WAN = {"interval": 3, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "output"}
 WAN_WHY = ("the official TaylorSeer Wan2.1 code uses interval 5, order 1 and advises 2-3 for higher quality; on the "
-           "pack's demo model (a tiny Wan 2.1) order 1 at interval 3 kept 41.3 dB PSNR against 35.7 dB at 4.")
-RESIDUAL_WHY = ("{family} has a residual adapter (README support matrix); no official TaylorSeer setting for it at "
-                "20 steps{extra}, so the FLUX settings: interval 4, order 1, 3 warm-up steps.")
+           "pack's tiny Wan 2.1 demo model, order 1 at interval 3 kept 39.35 dB PSNR at output against 36.01 dB at "
+           "4 and 32.17 dB at residual (docs/benchmarks.md, 30 euler steps).")
+FLUX_LIKE_WHY = ("{family}: no official TaylorSeer setting for it at 20 steps{extra}, so the FLUX settings: "
+                 "interval 4, order 1, 3 warm-up steps, level output (works on every model).")
 
 SPECS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec("flux1_dev_taylorseer", "FLUX.1-dev + TaylorSeer Apply", "flux_dev_full_text_to_image", "flux",
@@ -113,21 +116,20 @@ SPECS: tuple[WorkflowSpec, ...] = (
                          "leave nothing to forecast)."),
     WorkflowSpec("hunyuan_video_t2v_taylorseer", "HunyuanVideo text to video + TaylorSeer Apply",
                  "hunyuan_video_text_to_video", "hunyuan_video",
-                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(
+                 Insert("TaylorSeerApply", FLUX, FLUX_LIKE_WHY.format(
                      family="HunyuanVideo", extra=" (official HunyuanVideo code: interval 5, order 1 at 50 steps)")),
                  drop=(78,)),
     WorkflowSpec("qwen_image_taylorseer", "Qwen-Image + TaylorSeer Apply", "image_qwen_image", "qwen_image",
-                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(family="Qwen-Image", extra="")),
+                 Insert("TaylorSeerApply", FLUX, FLUX_LIKE_WHY.format(family="Qwen-Image", extra="")),
                  drop=(73, 67, 69, 74),
                  changes="The template's (bypassed) 8-step Lightning LoRA is dropped: 8 steps leave little to "
                          "forecast."),
     WorkflowSpec("sd3.5_large_taylorseer", "SD3.5 Large + TaylorSeer Apply", "sd3.5_simple_example", "sd3",
-                 Insert("TaylorSeerApply", FLUX, RESIDUAL_WHY.format(family="SD3.5 (MMDiT)", extra="")),
+                 Insert("TaylorSeerApply", FLUX, FLUX_LIKE_WHY.format(family="SD3.5 (MMDiT)", extra="")),
                  drop=(54,)),
     WorkflowSpec("chroma1_hd_taylorseer", "Chroma1-HD + TaylorSeer Apply", "image_chroma_text_to_image", "chroma",
                  Insert("TaylorSeerApply", FLUX,
-                        "Chroma has Flux's block structure (the flux adapter, not yet run on Chroma in a test); "
-                        "the FLUX settings."), drop=(743,)),
+                        "Chroma has Flux's block structure; the FLUX settings (not measured on Chroma)."), drop=(743,)),
 )
 
 
@@ -623,23 +625,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_object_info(server: str | None) -> dict:
+    """``/object_info`` of ``server``, or (None) of the host's server, started on a free port for the call."""
+    if server:
+        return fetch_object_info(server)
+    sys.path.insert(0, str(REPO / "scripts"))
+    import comfy_host
+
+    port = free_port()
+    comfy_host.start(port)
+    try:
+        return fetch_object_info(comfy_host.server_url(port))
+    finally:
+        comfy_host.stop(port)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", help="a running ComfyUI with this pack (default: start the host's on a free port)")
     parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
     args = parser.parse_args()
-    if args.server:
-        object_info = fetch_object_info(args.server)
-    else:
-        sys.path.insert(0, str(REPO / "scripts"))
-        import comfy_host
-
-        port = free_port()
-        comfy_host.start(port)
-        try:
-            object_info = fetch_object_info(comfy_host.server_url(port))
-        finally:
-            comfy_host.stop(port)
+    object_info = server_object_info(args.server)
     built = build_all(object_info, with_thumbnails=not args.check)
     stale = [p for p, text in built.json_files.items()
              if not (REPO / p).exists() or (REPO / p).read_text(encoding="utf-8") != text]

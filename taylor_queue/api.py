@@ -86,10 +86,12 @@ def describe_rejection(status: int, body: bytes) -> str:
     for node_id, node in (data.get("node_errors") or {}).items():
         for problem in node.get("errors", []):
             details = str(problem.get("details") or "")
-            if problem.get("type") == "custom_validation_failed":  # "<input> - <reason>", once per input
-                details = details.split(" - ", 1)[-1]
-            line = f"  node {node_id} ({node.get('class_type')}): {problem.get('message')}" + (
-                f": {details}" if details else "")
+            where = f"  node {node_id} ({node.get('class_type')})"
+            if problem.get("type") == "custom_validation_failed":  # "<input> - <reason>", once per input:
+                details = details.split(" - ", 1)[-1]  # the node's own reason, which names its inputs
+            elif (problem.get("extra_info") or {}).get("input_name"):
+                where += f", input '{problem['extra_info']['input_name']}'"
+            line = f"{where}: {problem.get('message')}" + (f": {details}" if details else "")
             if line not in lines:
                 lines.append(line)
     return "\n".join(lines)

@@ -1,15 +1,33 @@
-"""What the client prints: a progress bar fed by the websocket's ``progress`` messages (redrawn in place on a
-terminal, a line per quarter otherwise) and the cache report of each TaylorSeer / CG-Taylor node."""
+"""What the client prints: a progress bar fed by the websocket's ``progress`` messages, drawn as ComfyUI's own
+console draws its sampler bar (tqdm's layout; redrawn in place on a terminal, a line per quarter otherwise),
+and the cache report of each TaylorSeer / CG-Taylor node."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 from .validate import node_label
 
 BAR_WIDTH = 30
 KINDS = {"taylorseer": "TaylorSeer", "cg_gate": "CG-Taylor Gate"}
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60:d}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes:02d}:{secs:02d}"
+
+
+def progress_line(value: int, maximum: int, elapsed_s: float, label: str = "") -> str:
+    """One bar in tqdm's layout, as ComfyUI prints its steps: ``label: 40%|####      | 12/30 [00:03<00:04,
+    4.00it/s]`` (elapsed<remaining, rate; ``s/it`` below one a second)."""
+    filled = round(BAR_WIDTH * value / maximum)
+    rate = value / elapsed_s if elapsed_s > 0 else 0.0
+    remaining = _clock((maximum - value) / rate) if rate > 0 else "?"
+    speed = f"{rate:.2f}it/s" if rate >= 1 or rate == 0 else f"{1 / rate:.2f}s/it"
+    return (f"{label + ': ' if label else ''}{100 * value // maximum:3d}%|{'#' * filled}{' ' * (BAR_WIDTH - filled)}| "
+            f"{value}/{maximum} [{_clock(elapsed_s)}<{remaining}, {speed}]")
 
 
 class Console:
@@ -23,6 +41,7 @@ class Console:
         self.tty = self.progress_stream.isatty()
         self._open_bar = False
         self._last_quarter: dict[str, int] = {}
+        self._bar_start: dict[str, float] = {}  # node id -> when its bar was at 0
 
     def label(self, node_id: Any) -> str:
         node_id = str(node_id)
@@ -32,8 +51,10 @@ class Console:
     def progress(self, node_id: Any, value: int, maximum: int) -> None:
         maximum = max(int(maximum), 1)
         value = min(max(int(value), 0), maximum)
-        filled = round(BAR_WIDTH * value / maximum)
-        line = f"{self.label(node_id)} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {value}/{maximum}"
+        now = time.monotonic()
+        if value <= 1 or str(node_id) not in self._bar_start:
+            self._bar_start[str(node_id)] = now
+        line = progress_line(value, maximum, now - self._bar_start[str(node_id)], self.label(node_id))
         if self.tty:
             self.progress_stream.write("\r" + line + ("\n" if value == maximum else ""))
             self._open_bar = value != maximum

@@ -3,8 +3,9 @@ server serving the real front end (``comfyui-frontend-package``): load the shipp
 CG-Taylor Gate branch added, queue it from the page, wait for the run, read both badges from the page.
 
 Skipped, with the reason, where no Chromium or chromedriver is installed (``scripts/test.sh`` installs them
-when it runs as root on a system with apt-get). Screenshots go to ``artifacts/browser_badge*.png``; set
-``TAYLOR_UPDATE_DOCS=1`` to also refresh ``docs/badge.png`` (the README's picture).
+when it runs as root on a system with apt-get). Screenshots go to ``artifacts/browser_*.png``; set
+``TAYLOR_UPDATE_DOCS=1`` to also refresh the pictures in ``docs/``: ``graph.png`` (the whole graph after the run,
+the README's first picture) and ``badge.png`` (the two patch nodes side by side).
 """
 
 from __future__ import annotations
@@ -176,29 +177,78 @@ def test_no_layout_jump_and_no_console_errors_from_the_extension(run):
     assert not ours
 
 
-def _screenshots(driver) -> None:
-    """The whole page, and a crop of the two patch nodes side by side (the README's picture)."""
+# The graph's columns, left to right (node ids): the first stacked top-down; in the others the TaylorSeer
+# branch's node on top and the gate branch's on one row below, so every link runs left to right.
+GRAPH_COLUMNS = (("1", "3", "4", "5"), (TS_NODE, GATE_NODE), ("6", "10"), ("7", "11"), ("8", "12"))
+CANVAS_LEFT, CANVAS_TOP = 120, 170  # page pixels clear of the side bar, the tabs and the floating menus
+
+
+def _crop(driver, box: list[float]):
     from PIL import Image
 
+    time.sleep(1.0)  # the DOM widgets follow the canvas on its next frames
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
+    return image.crop(tuple(round(v) for v in box))
+
+
+def _save(image, name: str) -> None:
+    image.save(ARTIFACTS / f"browser_{name}.png")
+    if os.environ.get("TAYLOR_UPDATE_DOCS") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        image.save(REPO / "docs" / f"{name}.png")
+
+
+def _graph_picture(driver):
+    """The whole graph as it ran, laid out in ``GRAPH_COLUMNS`` and scaled to fit the page."""
+    driver.set_window_size(1900, 1150)
+    # Close any dialog the front end opened over the canvas (e.g. one raised while the graph was loading).
+    driver.execute_script("document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close')"
+                          ".forEach(button => button.click())")
+    time.sleep(1.0)
+    box = driver.execute_script("""
+      const app = window.comfyAPI.app.app, canvas = app.canvas, title = LiteGraph.NODE_TITLE_HEIGHT;
+      const [columns, left0, top0] = arguments;
+      const branches = columns.filter(c => c.length === 2).map(c => c.map(id => app.graph.getNodeById(id)));
+      const split = Math.max(...branches.map(([top]) => title + top.size[1] + 30));  // the gate branch's row
+      let x = 0, bottom = 0;
+      for (const column of columns) {
+        const nodes = column.map(id => app.graph.getNodeById(id));
+        let y = 0;
+        for (const node of nodes) {
+          if (column.length === 2 && node === nodes[1]) y = split;
+          node.pos = [x, y + title];
+          y += title + node.size[1] + 30;
+        }
+        bottom = Math.max(bottom, y);
+        x += Math.max(...nodes.map(n => n.size[0])) + 60;
+      }
+      const rect = canvas.canvas.getBoundingClientRect();
+      const scale = Math.min(1, (rect.right - left0 - 20) / x, (rect.bottom - top0 - 20) / bottom);
+      canvas.ds.scale = scale;
+      canvas.ds.offset = [(left0 - rect.left) / scale, (top0 - rect.top) / scale];
+      canvas.setDirty(true, true);
+      return [left0 - 20, top0 - 20, left0 + x * scale, top0 + bottom * scale];
+    """, [list(column) for column in GRAPH_COLUMNS], CANVAS_LEFT, CANVAS_TOP)
+    return _crop(driver, box)
+
+
+def _screenshots(driver) -> None:
+    """The whole page, the whole graph, and a crop of the two patch nodes side by side."""
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "browser_badge_page.png"))
+    _save(_graph_picture(driver), "graph")
     box = driver.execute_script("""
       // The two nodes side by side at 100 % zoom, clear of the side bar, the tabs and the floating menus.
       const app = window.comfyAPI.app.app, canvas = app.canvas, title = LiteGraph.NODE_TITLE_HEIGHT;
       const nodes = arguments[0].map(id => app.graph.getNodeById(id));
-      const rect = canvas.canvas.getBoundingClientRect(), left = 120 - rect.left, top = 170 - rect.top;
+      const rect = canvas.canvas.getBoundingClientRect(), left = arguments[1] - rect.left;
+      const top = arguments[2] - rect.top;
       let x = 0;
       for (const node of nodes) { node.pos = [5000 + x, 5000]; x += node.size[0] + 40; }
       canvas.ds.scale = 1;
       canvas.ds.offset = [left - 5000, top + title - 5000];
       canvas.setDirty(true, true);
       const height = Math.max(...nodes.map(n => n.size[1]));
-      return [120 - 20, 170 - 20, 120 + x, 170 + title + height + 20];
-    """, [TS_NODE, GATE_NODE])
-    time.sleep(1.0)  # the DOM widgets follow the canvas on its next frames
-    image = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
-    crop = image.crop(tuple(round(v) for v in box))
-    crop.save(ARTIFACTS / "browser_badge.png")
-    if os.environ.get("TAYLOR_UPDATE_DOCS") == "1":
-        (REPO / "docs").mkdir(exist_ok=True)
-        crop.save(REPO / "docs" / "badge.png")
+      return [arguments[1] - 20, arguments[2] - 20, arguments[1] + x, arguments[2] + title + height + 20];
+    """, [TS_NODE, GATE_NODE], CANVAS_LEFT, CANVAS_TOP)
+    _save(_crop(driver, box), "badge")

@@ -53,7 +53,8 @@ def test_queues_follows_reports_and_downloads(server, workflow, tmp_path):
                    server_url=server.url)
     assert result.returncode == EXIT["done"], result.stderr
     assert 'set node 6 "KSampler": steps = 12' in result.stderr and "seed = 301" in result.stderr
-    assert f"[{'#' * 30}] {steps}/{steps}" in result.stderr  # the progress bar, fed by the websocket
+    # the progress bar, fed by the websocket, in tqdm's layout as ComfyUI's console draws it
+    assert re.search(rf'node 6 "KSampler": 100%\|{"#" * 30}\| {steps}/{steps} \[\d\d:\d\d<00:00, ', result.stderr)
     apply = workflow["2"]["inputs"]
     full = full_steps(steps, apply["interval"], apply["warmup_steps"], apply["tail_steps"])
     step_map = "".join("F" if i in full else "T" for i in range(steps))
@@ -90,6 +91,12 @@ def test_a_graph_the_server_refuses_exits_with_its_reason(server, workflow, tmp_
     assert result.returncode == EXIT["server"], result.stderr
     assert "the server refused the prompt" in result.stderr
     assert result.stderr.count("start_percent (0.9) is after end_percent (0.1)") == 1
+
+
+def test_a_refusal_names_the_node_and_the_input(server, workflow, tmp_path):
+    result = queue(tmp_path, workflow, "--no-validate", "--set", "KSampler.steps=0", server_url=server.url)
+    assert result.returncode == EXIT["server"], result.stderr
+    assert "node 6 (KSampler), input 'steps': Value 0 smaller than min of 1" in result.stderr, result.stderr
 
 
 def test_a_run_that_fails_on_the_server_exits_with_the_failing_node(server, workflow, tmp_path):
