@@ -58,6 +58,14 @@ class NewtonForecaster:
         return tuple(self._diag)
 
     @property
+    def factor_dtype(self) -> torch.dtype | None:
+        return self._store.factor_dtype
+
+    @property
+    def storage_device(self) -> torch.device | None:
+        return self._store.storage_device
+
+    @property
     def store(self) -> ValueStore:
         """The storage policy (factor dtype, storage device, dtype/device forecasts are given back in)."""
         return self._store

@@ -113,7 +113,8 @@ class FixedIntervalSchedule:
 
 
 MAX_TARGET_SPEEDUP = 20.0
-DEFAULT_GROWTH = 2.0
+DEFAULT_GROWTH = 0.5
+MIN_GROWTH, MAX_GROWTH = 0.25, 4.0
 
 
 def budget_full_steps(num_steps: int, target_speedup: float) -> int:
@@ -123,10 +124,11 @@ def budget_full_steps(num_steps: int, target_speedup: float) -> int:
 
 def growing_positions(count: int, start: int, stop: int, growth: float) -> list[int]:
     """``count`` distinct integers strictly between ``start`` and ``stop`` (needs ``count < stop - start``) whose
-    ``count + 1`` gaps (from ``start`` to ``stop``) grow linearly, the last ``growth`` times the first at most
-    (less when the room is too tight for every gap to be >= 1 at that ratio): front-loaded full steps."""
+    ``count + 1`` gaps (from ``start`` to ``stop``) change linearly, the last ``growth`` times the first (closer
+    to 1 when the room is too tight for every gap to be >= 1 at that ratio): ``growth > 1`` puts more full
+    steps early, ``< 1`` more late."""
     gaps, span = count + 1, stop - start
-    ratio = min(growth, 2.0 * span / gaps - 1.0)  # keeps the first gap >= 1
+    ratio = min(max(growth, gaps / (2.0 * span - gaps)), 2.0 * span / gaps - 1.0)  # first and last gap >= 1
     first = 2.0 * span / (gaps * (1.0 + ratio))
     step = (ratio - 1.0) * first / (gaps - 1) if gaps > 1 else 0.0
     positions, edge = [], 0.0
@@ -144,8 +146,10 @@ class BudgetSchedule:
 
     The forced steps (step 0, warm-up, tail, outside the ``[start_percent, end_percent]`` window) are full and
     count against the budget; the rest of the budget goes to the forecast stretches in proportion to their
-    length, each stretch's full steps placed with linearly growing gaps (``growth`` = last gap over first;
-    1 = even), so more of them fall early, where the composition forms (Spectrum's growing windows).
+    length, each stretch's full steps placed with linearly changing gaps (``growth`` = last gap over first;
+    1 = even; > 1 front-loads as Spectrum's growing windows do, < 1 back-loads). Default 0.5: on the demo Wan
+    (euler, 30 steps, output level, 3 seeds) the same 10 full steps gave 36.9 dB at growth 2, 41.0 at 1 and
+    43.4 at 0.5 (FoCa), and 8 full steps 33.2 / 36.6 / 37.9 dB: late steps need the computes there.
     ``target_speedup`` 1 computes every step. Steps, not model evaluations, are counted: a multi-evaluation
     sampler (heun, dpmpp_2s) runs all evaluations of a step in full or none, so its ratio of evaluations is
     the same up to a step's share of evaluations (heun's last step has one).
@@ -163,8 +167,9 @@ class BudgetSchedule:
         if not 1.0 <= self.target_speedup <= MAX_TARGET_SPEEDUP:
             raise ValueError(f"target_speedup ({self.target_speedup}) must be between 1 and {MAX_TARGET_SPEEDUP:g} "
                              "(1 computes every step; 0 on the node uses interval instead)")
-        if not 1.0 <= self.growth <= 10.0:
-            raise ValueError(f"growth ({self.growth}) must be between 1 (even gaps) and 10")
+        if not MIN_GROWTH <= self.growth <= MAX_GROWTH:
+            raise ValueError(f"growth ({self.growth}) must be between {MIN_GROWTH:g} and {MAX_GROWTH:g} "
+                             "(last gap over first; 1 = even)")
         validate_window(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
 
     def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:

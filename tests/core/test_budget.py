@@ -10,7 +10,7 @@ from taylor_core import BudgetSchedule, FixedIntervalSchedule, StepPlan, budget_
 from taylor_core.schedule import growing_positions
 
 
-def budget(target: float, warmup: int = 3, tail: int = 1, growth: float = 2.0) -> BudgetSchedule:
+def budget(target: float, warmup: int = 3, tail: int = 1, growth: float = 0.5) -> BudgetSchedule:
     return BudgetSchedule(target, warmup, tail, 0.0, 1.0, growth)
 
 
@@ -35,16 +35,23 @@ def test_spends_exactly_the_budget_and_keeps_forced_steps(steps, target, warmup,
 
 @pytest.mark.parametrize(("steps", "target"), [(20, 2.5), (20, 3.0), (30, 3.0), (30, 4.0), (30, 5.0), (50, 3.0),
                                                (50, 5.0), (50, 6.0)])
-def test_gaps_grow_front_loaded(steps, target):
-    plan = budget(target).plan(steps, [True] * steps)
-    gaps = [b - a for a, b in zip(full_steps(plan)[2:], full_steps(plan)[3:])]  # from the last warm-up step
-    assert gaps[-1] >= gaps[0] + 1  # the last stretch is longer than the first
-    half = (3 + steps - 1) / 2  # more of the budget before the middle of the forecast stretch than after
-    inside = full_steps(plan)
-    assert sum(1 for i in inside if 3 <= i < half) >= sum(1 for i in inside if half <= i < steps - 1)
-    even = budget(target, growth=1.0).plan(steps, [True] * steps)
-    even_gaps = [b - a for a, b in zip(full_steps(even)[2:], full_steps(even)[3:])]
-    assert max(even_gaps) - min(even_gaps) <= 1 and even.full_count == plan.full_count
+def test_growth_moves_the_budget_early_or_late(steps, target):
+    half = (3 + steps - 1) / 2  # the middle of the forecast stretch (after warm-up 3, before tail 1)
+
+    def shape(growth: float) -> tuple[list[int], int, int]:
+        plan = budget(target, growth=growth).plan(steps, [True] * steps)
+        inside = full_steps(plan)
+        gaps = [b - a for a, b in zip(inside[2:], inside[3:])]  # from the last warm-up step to the tail
+        return gaps, sum(1 for i in inside if 3 <= i < half), sum(1 for i in inside if half <= i < steps - 1)
+
+    gaps, early, late = shape(2.0)
+    assert gaps[-1] >= gaps[0] + 1 and early >= late  # front-loaded
+    gaps, early, late = shape(0.5)
+    assert gaps[0] >= gaps[-1] + 1 and late >= early  # back-loaded (the default)
+    even, _, _ = shape(1.0)
+    assert max(even) - min(even) <= 1
+    counts = {budget(target, growth=g).plan(steps, [True] * steps).full_count for g in (0.25, 0.5, 1.0, 2.0, 4.0)}
+    assert counts == {budget_full_steps(steps, target)}
 
 
 @pytest.mark.parametrize("steps", [1, 4, 9, 30])
@@ -77,7 +84,7 @@ def test_rejects_bad_targets(bad):
 
 
 def test_rejects_bad_growth_and_window():
-    for growth in (0.5, 11.0):
+    for growth in (0.2, 4.5):
         with pytest.raises(ValueError, match="growth"):
             budget(3.0, growth=growth).validate()
     with pytest.raises(ValueError, match="warmup_steps"):
@@ -93,7 +100,7 @@ def test_make_schedule_picks_interval_or_budget():
 
 @pytest.mark.parametrize(("count", "start", "stop"), [(0, 0, 5), (1, 0, 2), (5, 2, 8), (4, 10, 30), (9, 0, 10)])
 def test_growing_positions_are_distinct_and_inside(count, start, stop):
-    for growth in (1.0, 2.0, 10.0):
+    for growth in (0.25, 0.5, 1.0, 2.0, 4.0):
         positions = growing_positions(count, start, stop, growth)
         assert len(set(positions)) == count == len(positions)
         assert all(start < p < stop for p in positions) and positions == sorted(positions)

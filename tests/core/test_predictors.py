@@ -187,9 +187,9 @@ def test_foca_damping_limit_and_form():
     f = trajectory(gen, 3)
     undamped = FoCaPredictor(1, F64, damp_after=None)
     far = FoCaPredictor(1, F64, damp_after=1e9)
-    damped = FoCaPredictor(1, F64, damp_after=1.5)
+    damped = FoCaPredictor(1, F64, damp_after=1.5, unit=None)
     for p in (undamped, far, damped):
-        feed(p, f, [0.0, 2.0])  # anchor gap 2: 1.5 units is 3 steps
+        feed(p, f, [0.0, 2.0])  # unit None: the anchor gap 2, so 1.5 units are 3 steps
     for t in (3.0, 5.0, 6.0, 10.0):
         assert torch.equal(far.predict(t), undamped.predict(t))  # damping -> 1: the undamped form
     fresh = FoCaPredictor(1, F64, damp_after=None)
@@ -197,11 +197,11 @@ def test_foca_damping_limit_and_form():
     torch.testing.assert_close(damped.predict(3.0), fresh.predict(3.0), rtol=0, atol=0)  # 0.5 units: no damping
     fresh2 = FoCaPredictor(1, F64, damp_after=None)
     feed(fresh2, f, [0.0, 2.0])
-    e = (10.0 - 2.0) / 2.0
-    expected = torch.lerp(f(2.0), fresh2.predict(10.0), 1.5 / e)
-    damped2 = FoCaPredictor(1, F64, damp_after=1.5)
-    feed(damped2, f, [0.0, 2.0])
-    torch.testing.assert_close(damped2.predict(10.0), expected, rtol=0, atol=1e-12)
+    undamped_10 = fresh2.predict(10.0)
+    for unit, e in ((None, (10.0 - 2.0) / 2.0), (1.0, 10.0 - 2.0)):  # the default unit is 1 (a step)
+        damped2 = FoCaPredictor(1, F64, damp_after=1.5, **({} if unit == 1.0 else {"unit": unit}))
+        feed(damped2, f, [0.0, 2.0])
+        torch.testing.assert_close(damped2.predict(10.0), torch.lerp(f(2.0), undamped_10, 1.5 / e), rtol=0, atol=1e-12)
 
 
 def test_foca_repeats_replacements_memory_and_order():
@@ -280,7 +280,8 @@ def test_auto_picks_the_predictor_that_reproduces_the_trajectory():
     """A quadratic: Newton of order 2 is exact, reuse / FoCa (order 1) / hermite (damped) are not."""
     gen = torch.Generator().manual_seed(14)
     f = trajectory(gen, 2)
-    auto, newton = AutoPredictor(2, F64), NewtonForecaster(2, F64)
+    auto = AutoPredictor(2, F64, candidates=("reuse", "foca", "hermite", "newton"))
+    newton = NewtonForecaster(2, F64)
     for t in UNEVEN:
         auto.update(t, f(t))
         newton.update(t, f(t))
@@ -291,7 +292,7 @@ def test_auto_picks_the_predictor_that_reproduces_the_trajectory():
 
 def test_auto_scores_each_candidate_on_the_new_full_step_and_ties_go_first():
     flat = [torch.zeros(SHAPE, dtype=F64), torch.ones(SHAPE, dtype=F64), torch.ones(SHAPE, dtype=F64)]
-    auto = AutoPredictor(2, F64)
+    auto = AutoPredictor(2, F64, candidates=("newton", "reuse", "foca", "hermite"), smoothing=0.0)
     alone = {name: (NewtonForecaster(0, F64) if name == "reuse" else make_predictor(name, 2, F64))
              for name in auto.names}
     for t, v in enumerate(flat):
@@ -310,6 +311,22 @@ def test_auto_scores_each_candidate_on_the_new_full_step_and_ties_go_first():
     assert torch.equal(auto.predict(5.0), truth * 2)
 
 
+def test_auto_smooths_the_scores_over_full_steps():
+    gen = torch.Generator().manual_seed(16)
+    values = [torch.randn(SHAPE, generator=gen, dtype=F64) for _ in range(6)]
+    auto = AutoPredictor(1, F64, smoothing=0.25)
+    assert auto.names == ("foca", "newton") and auto.choice == "foca"
+    scores: dict[str, float] = {}
+    for t, v in enumerate(values):
+        auto.update(float(t), v)
+        if auto.last_errors:
+            scores = {n: 0.25 * scores[n] + 0.75 * e if n in scores else e for n, e in auto.last_errors.items()}
+            assert auto.scores == pytest.approx(scores)
+            assert auto.choice == min(auto.names, key=lambda n: (scores[n], auto.names.index(n)))
+    with pytest.raises(ValueError, match="smoothing"):
+        AutoPredictor(1, smoothing=1.0)
+
+
 def test_auto_memory_options_and_bad_candidates():
     auto = AutoPredictor(1, F64, candidates=("foca", "spectral"), options={"spectral": {"max_anchors": 5}})
     v = torch.zeros(SHAPE, dtype=F64)
@@ -321,3 +338,20 @@ def test_auto_memory_options_and_bad_candidates():
     for bad in ((), ("newton", "newton"), ("newton", "taylor")):
         with pytest.raises(ValueError):
             AutoPredictor(1, candidates=bad)
+
+
+def test_auto_lets_a_recursive_candidate_walk_every_forecast_time():
+    """FoCa not chosen still recurses through each forecast, so its score is that of the path it would take."""
+    gen = torch.Generator().manual_seed(15)
+    f = trajectory(gen, 3)
+    auto = AutoPredictor(1, F64, candidates=("newton", "foca"))
+    alone = FoCaPredictor(1, F64)
+    for t in (0.0, 1.0, 2.0):
+        auto.update(t, f(t))
+        alone.update(t, f(t))
+    for t in (3.0, 4.0, 5.0):
+        auto.predict(t)
+        alone.predict(t)
+    expected = float((alone.predict(6.0) - f(6.0)).abs().mean() / f(6.0).abs().mean())
+    auto.update(6.0, f(6.0))
+    assert auto.last_errors["foca"] == pytest.approx(expected, rel=1e-6)
