@@ -31,3 +31,36 @@ __all__ = [
     "time_coordinate",
     "window_flags",
 ]
+
+# Issue 12: one decision point, a predictor family, speed-up budgets.
+from .decision import Decision, Mode, Reason, decide  # noqa: E402
+from .predictors import (  # noqa: E402
+    DEFAULT_PREDICTOR,
+    PREDICTORS,
+    AutoPredictor,
+    FoCaPredictor,
+    HermitePredictor,
+    Predictor,
+    SpectralPredictor,
+    make_predictor,
+)
+from .schedule import MAX_TARGET_SPEEDUP, BudgetSchedule, budget_full_steps, make_schedule  # noqa: E402
+
+__all__ += [
+    "AutoPredictor",
+    "BudgetSchedule",
+    "DEFAULT_PREDICTOR",
+    "Decision",
+    "FoCaPredictor",
+    "HermitePredictor",
+    "MAX_TARGET_SPEEDUP",
+    "Mode",
+    "PREDICTORS",
+    "Predictor",
+    "Reason",
+    "SpectralPredictor",
+    "budget_full_steps",
+    "decide",
+    "make_predictor",
+    "make_schedule",
+]

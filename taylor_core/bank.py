@@ -1,4 +1,4 @@
-"""A keyed collection of ``NewtonForecaster``s, one per cached feature."""
+"""A keyed collection of predictors (``taylor_core.predictors``), one per cached feature."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import Hashable
 
 import torch
 
-from .forecaster import NewtonForecaster
+from .predictors import DEFAULT_PREDICTOR, Predictor, make_predictor
 
 
 class ForecastBank:
-    """Forecasters keyed by a hashable key (e.g. ``(uuid, "double/img")``), all sharing one config.
+    """Predictors keyed by a hashable key (e.g. ``(uuid, "double/img")``), all of one kind and config.
 
     Each key remembers the caller's ``signature`` (hashable, e.g. shape/dtype/device of the value);
     an update with a different signature clears that key's history first and counts one reset.
@@ -22,18 +22,22 @@ class ForecastBank:
         max_order: int,
         factor_dtype: torch.dtype | None = torch.float32,
         storage_device: torch.device | str | None = None,
+        predictor: str = DEFAULT_PREDICTOR,
+        **options,
     ) -> None:
-        """Arguments are those of ``NewtonForecaster``, applied to every key."""
-        NewtonForecaster(max_order, factor_dtype, storage_device)  # validate the config eagerly
-        self._config = (max_order, factor_dtype, storage_device)
-        self._entries: dict[Hashable, tuple[NewtonForecaster, Hashable]] = {}
+        """``predictor`` names a key of ``PREDICTORS``; it and ``options`` (that predictor's keyword options) and
+        the other arguments (those of ``NewtonForecaster``) apply to every key. ``ValueError`` for a bad config."""
+        make_predictor(predictor, max_order, factor_dtype, storage_device, **options)  # validate eagerly
+        self._config = (predictor, max_order, factor_dtype, storage_device)
+        self._options = options
+        self._entries: dict[Hashable, tuple[Predictor, Hashable]] = {}
         self.resets = 0
 
     def update(self, key: Hashable, t: float, value: torch.Tensor, signature: Hashable) -> None:
-        """Add the anchor ``(t, value)`` to ``key`` (see ``NewtonForecaster.update``)."""
+        """Add the anchor ``(t, value)`` to ``key`` (see ``Predictor.update``)."""
         entry = self._entries.get(key)
         if entry is None:
-            forecaster = NewtonForecaster(*self._config)
+            forecaster = make_predictor(*self._config, **self._options)
         else:
             forecaster, held = entry
             if held != signature:

@@ -7,9 +7,9 @@ Time ``t`` is whatever clock the caller uses (sigma or fractional sampling step,
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from .anchors import ValueStore
 
 
 class NewtonForecaster:
@@ -32,15 +32,10 @@ class NewtonForecaster:
         """``factor_dtype=None`` keeps the values' dtype; ``storage_device=None`` keeps their device."""
         if max_order < 0:
             raise ValueError(f"max_order ({max_order}) must be >= 0")
-        if factor_dtype is not None and not factor_dtype.is_floating_point:
-            raise ValueError(f"factor_dtype ({factor_dtype}) must be a floating-point dtype")
         self.max_order = max_order
-        self.factor_dtype = factor_dtype
-        self.storage_device = None if storage_device is None else torch.device(storage_device)
+        self._store = ValueStore(factor_dtype, storage_device)
         self._diag: list[torch.Tensor] = []
         self._times: list[float] = []
-        self._value_dtype: torch.dtype | None = None
-        self._value_device: torch.device | None = None
 
     @property
     def order(self) -> int:
@@ -57,6 +52,24 @@ class NewtonForecaster:
         """Held anchor times, newest first."""
         return tuple(self._times)
 
+    @property
+    def factors(self) -> tuple[torch.Tensor, ...]:
+        """The held Newton diagonal ``d_0..d_k`` (newest anchor first; the held tensors, do not modify)."""
+        return tuple(self._diag)
+
+    @property
+    def factor_dtype(self) -> torch.dtype | None:
+        return self._store.factor_dtype
+
+    @property
+    def storage_device(self) -> torch.device | None:
+        return self._store.storage_device
+
+    @property
+    def store(self) -> ValueStore:
+        """The storage policy (factor dtype, storage device, dtype/device forecasts are given back in)."""
+        return self._store
+
     def bytes_held(self) -> int:
         """Bytes of the held factor tensors."""
         return sum(d.nbytes for d in self._diag)
@@ -65,8 +78,7 @@ class NewtonForecaster:
         """Drop every held tensor and anchor."""
         self._diag = []
         self._times = []
-        self._value_dtype = None
-        self._value_device = None
+        self._store.reset()
 
     def update(self, t: float, value: torch.Tensor) -> None:
         """Add the anchor ``(t, value)``; a copy of ``value`` is stored, the caller keeps its tensor.
@@ -77,24 +89,7 @@ class NewtonForecaster:
         Raises ``ValueError`` for a non-finite ``t``, a non-floating value, or a value whose shape
         or factor dtype/device differs from the held ones (``clear()`` first).
         """
-        t = float(t)
-        if not math.isfinite(t):
-            raise ValueError(f"anchor time must be finite, got {t}")
-        if not value.dtype.is_floating_point:
-            raise ValueError(f"value dtype ({value.dtype}) must be floating-point")
-        new_0 = value.detach().to(
-            device=value.device if self.storage_device is None else self.storage_device,
-            dtype=value.dtype if self.factor_dtype is None else self.factor_dtype,
-            copy=True,
-        )
-        if self._diag:
-            held = self._diag[0]
-            if (held.shape, held.dtype, held.device) != (new_0.shape, new_0.dtype, new_0.device):
-                raise ValueError(
-                    f"value (shape {tuple(new_0.shape)}, factors {new_0.dtype} on {new_0.device}) does not "
-                    f"match the held history (shape {tuple(held.shape)}, {held.dtype} on {held.device}): "
-                    "call clear() first"
-                )
+        t, new_0 = self._store.take(t, value, self._diag[0] if self._diag else None)
         if self._times and t == self._times[0]:
             self._drop_newest()
         new = [new_0]
@@ -105,8 +100,6 @@ class NewtonForecaster:
             new.append(torch.sub(new[-1], old_prev).div_(gap))
         self._times = [t, *self._times[: len(new) - 1]]
         self._diag = new
-        self._value_dtype = value.dtype
-        self._value_device = value.device
 
     def _drop_newest(self) -> None:
         """Downdate: recover the diagonal at ``t_{n-1}``, ``g_{j-1} = d_{j-1} - d_j (t_n - t_{n-j})``."""
@@ -124,11 +117,11 @@ class NewtonForecaster:
         if not self._diag:
             raise RuntimeError("NewtonForecaster.predict: no anchor held; call update() first")
         t = float(t)
-        device, a = self._value_device, self._times
-        d = [f.to(device) for f in self._diag]
+        a = self._times
+        d = [self._store.to_compute(f) for f in self._diag]
         if len(d) == 1:
-            return d[0].to(dtype=self._value_dtype, copy=True)
+            return self._store.give(d[0], copy=True)
         acc = torch.add(d[-2], d[-1], alpha=t - a[-2])
         for j in range(len(d) - 3, -1, -1):
             acc.mul_(t - a[j]).add_(d[j])
-        return acc.to(self._value_dtype)
+        return self._store.give(acc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,40 @@ class StepPlan:
         return "".join("F" if f else forecast_char for f in self.full)
 
 
+def validate_window(warmup_steps: int, tail_steps: int, start_percent: float, end_percent: float) -> None:
+    """Raise ``ValueError`` with an actionable message for an invalid warm-up, tail or window."""
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps ({warmup_steps}) must be >= 0")
+    if tail_steps < 0:
+        raise ValueError(f"tail_steps ({tail_steps}) must be >= 0")
+    for name, value in (("start_percent", start_percent), ("end_percent", end_percent)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} ({value}) must be between 0 and 1")
+    if start_percent > end_percent:
+        raise ValueError(
+            f"start_percent ({start_percent}) is after end_percent ({end_percent}): "
+            "set start_percent <= end_percent"
+        )
+
+
+def _check_plan_args(num_steps: int, in_window: Sequence[bool]) -> None:
+    if num_steps < 1:
+        raise ValueError(f"num_steps ({num_steps}) must be >= 1")
+    if len(in_window) != num_steps:
+        raise ValueError(f"in_window has {len(in_window)} entries for {num_steps} steps")
+
+
+def forced_full(num_steps: int, warmup_steps: int, tail_steps: int, in_window: Sequence[bool]) -> tuple[bool, ...]:
+    """Per step: always computed (step 0, the first ``warmup_steps``, the last ``tail_steps``, outside the window)."""
+    return tuple(i == 0 or i < warmup_steps or i >= num_steps - tail_steps or not in_window[i]
+                 for i in range(num_steps))
+
+
+def _all_full_note(warmup_steps: int, tail_steps: int, num_steps: int) -> str:
+    return (f"warmup_steps ({warmup_steps}) + tail_steps ({tail_steps}) >= {num_steps} steps: "
+            "every step is computed")
+
+
 @dataclass(frozen=True)
 class FixedIntervalSchedule:
     """One full step every ``interval`` steps, TaylorSeer style.
@@ -55,18 +90,7 @@ class FixedIntervalSchedule:
         """Raise ``ValueError`` with an actionable message for an invalid setting."""
         if self.interval < 1:
             raise ValueError(f"interval ({self.interval}) must be >= 1: 1 computes every step")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be >= 0")
-        if self.tail_steps < 0:
-            raise ValueError(f"tail_steps ({self.tail_steps}) must be >= 0")
-        for name, value in (("start_percent", self.start_percent), ("end_percent", self.end_percent)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} ({value}) must be between 0 and 1")
-        if self.start_percent > self.end_percent:
-            raise ValueError(
-                f"start_percent ({self.start_percent}) is after end_percent ({self.end_percent}): "
-                "set start_percent <= end_percent"
-            )
+        validate_window(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
 
     def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:
         """Plan ``num_steps`` steps; ``in_window[i]`` says whether step ``i`` is inside the window.
@@ -74,32 +98,136 @@ class FixedIntervalSchedule:
         Returns an all-full plan with a ``note`` when ``warmup_steps + tail_steps >= num_steps``.
         """
         self.validate()
-        if num_steps < 1:
-            raise ValueError(f"num_steps ({num_steps}) must be >= 1")
-        if len(in_window) != num_steps:
-            raise ValueError(f"in_window has {len(in_window)} entries for {num_steps} steps")
+        _check_plan_args(num_steps, in_window)
         if self.warmup_steps + self.tail_steps >= num_steps:
-            return StepPlan(
-                full=(True,) * num_steps,
-                note=(
-                    f"warmup_steps ({self.warmup_steps}) + tail_steps ({self.tail_steps}) >= "
-                    f"{num_steps} steps: every step is computed"
-                ),
-            )
+            return StepPlan(full=(True,) * num_steps, note=_all_full_note(self.warmup_steps, self.tail_steps,
+                                                                           num_steps))
         full: list[bool] = []
         last_full = 0
-        for i in range(num_steps):
-            is_full = (
-                i == 0
-                or i < self.warmup_steps
-                or i >= num_steps - self.tail_steps
-                or not in_window[i]
-                or i - last_full >= self.interval
-            )
+        for i, forced in enumerate(forced_full(num_steps, self.warmup_steps, self.tail_steps, in_window)):
+            is_full = forced or i - last_full >= self.interval
             if is_full:
                 last_full = i
             full.append(is_full)
         return StepPlan(full=tuple(full))
+
+
+MAX_TARGET_SPEEDUP = 20.0
+DEFAULT_GROWTH = 0.5
+MIN_GROWTH, MAX_GROWTH = 0.25, 4.0
+
+
+def budget_full_steps(num_steps: int, target_speedup: float) -> int:
+    """``round(num_steps / target_speedup)`` (halves round up), at least 1: the full steps a budget allows."""
+    return max(1, math.floor(num_steps / target_speedup + 0.5))
+
+
+def growing_positions(count: int, start: int, stop: int, growth: float) -> list[int]:
+    """``count`` distinct integers strictly between ``start`` and ``stop`` (needs ``count < stop - start``) whose
+    ``count + 1`` gaps (from ``start`` to ``stop``) change linearly, the last ``growth`` times the first (closer
+    to 1 when the room is too tight for every gap to be >= 1 at that ratio): ``growth > 1`` puts more full
+    steps early, ``< 1`` more late."""
+    gaps, span = count + 1, stop - start
+    ratio = min(max(growth, gaps / (2.0 * span - gaps)), 2.0 * span / gaps - 1.0)  # first and last gap >= 1
+    first = 2.0 * span / (gaps * (1.0 + ratio))
+    step = (ratio - 1.0) * first / (gaps - 1) if gaps > 1 else 0.0
+    positions, edge = [], 0.0
+    for j in range(count):
+        edge += first + step * j
+        rounded = start + math.floor(edge + 0.5)
+        low = positions[-1] + 1 if positions else start + 1
+        positions.append(min(max(rounded, low), stop - (count - j)))  # distinct and inside despite rounding
+    return positions
+
+
+@dataclass(frozen=True)
+class BudgetSchedule:
+    """A speed-up budget: ``round(num_steps / target_speedup)`` full steps in all (within one: see ``plan``).
+
+    The forced steps (step 0, warm-up, tail, outside the ``[start_percent, end_percent]`` window) are full and
+    count against the budget; the rest of the budget goes to the forecast stretches in proportion to their
+    length, each stretch's full steps placed with linearly changing gaps (``growth`` = last gap over first;
+    1 = even; > 1 front-loads as Spectrum's growing windows do, < 1 back-loads). Default 0.5: on the demo Wan
+    (euler, 30 steps, output level, 3 seeds) the same 10 full steps gave 36.9 dB at growth 2, 41.0 at 1 and
+    43.4 at 0.5 (FoCa), and 8 full steps 33.2 / 36.6 / 37.9 dB: late steps need the computes there.
+    ``target_speedup`` 1 computes every step. Steps, not model evaluations, are counted: a multi-evaluation
+    sampler (heun, dpmpp_2s) runs all evaluations of a step in full or none, so its ratio of evaluations is
+    the same up to a step's share of evaluations (heun's last step has one).
+    """
+
+    target_speedup: float
+    warmup_steps: int
+    tail_steps: int
+    start_percent: float
+    end_percent: float
+    growth: float = DEFAULT_GROWTH
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with an actionable message for an invalid setting."""
+        if not 1.0 <= self.target_speedup <= MAX_TARGET_SPEEDUP:
+            raise ValueError(f"target_speedup ({self.target_speedup}) must be between 1 and {MAX_TARGET_SPEEDUP:g} "
+                             "(1 computes every step; 0 on the node uses interval instead)")
+        if not MIN_GROWTH <= self.growth <= MAX_GROWTH:
+            raise ValueError(f"growth ({self.growth}) must be between {MIN_GROWTH:g} and {MAX_GROWTH:g} "
+                             "(last gap over first; 1 = even)")
+        validate_window(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
+
+    def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:
+        """Plan ``num_steps`` steps with exactly ``budget_full_steps(num_steps, target_speedup)`` full steps,
+        or, when the forced steps alone exceed that, just the forced ones, with a ``note`` saying the budget is
+        not met and the speed-up that results."""
+        self.validate()
+        _check_plan_args(num_steps, in_window)
+        budget = budget_full_steps(num_steps, self.target_speedup)
+        if self.warmup_steps + self.tail_steps >= num_steps:
+            return StepPlan(full=(True,) * num_steps, note=_all_full_note(self.warmup_steps, self.tail_steps,
+                                                                           num_steps))
+        forced = forced_full(num_steps, self.warmup_steps, self.tail_steps, in_window)
+        free = budget - sum(forced)
+        if free < 0:
+            return StepPlan(full=forced, note=(
+                f"target_speedup {self.target_speedup:g} allows {budget} full steps of {num_steps}, but step 0, "
+                f"warmup_steps ({self.warmup_steps}), tail_steps ({self.tail_steps}) and the window force "
+                f"{sum(forced)}: running at {num_steps / sum(forced):.2f}x instead"))
+        full = list(forced)
+        stretches = _forecast_stretches(forced)
+        for (first, last), count in zip(stretches, _apportion(free, [b - a + 1 for a, b in stretches])):
+            for i in growing_positions(count, first - 1, last + 1, self.growth):
+                full[i] = True
+        note = "" if budget > 1 else (f"target_speedup {self.target_speedup:g} leaves one full step of {num_steps}: "
+                                      "every forecast reuses step 0")
+        return StepPlan(full=tuple(full), note=note)
+
+
+def make_schedule(interval: int, target_speedup: float, warmup_steps: int, tail_steps: int, start_percent: float,
+                  end_percent: float) -> FixedIntervalSchedule | BudgetSchedule:
+    """The schedule a node's inputs describe: ``target_speedup`` 0 keeps the fixed ``interval``, any other value
+    is a ``BudgetSchedule`` (``interval`` is then unused). Call ``validate()`` on the result."""
+    if target_speedup == 0.0:
+        return FixedIntervalSchedule(interval, warmup_steps, tail_steps, start_percent, end_percent)
+    return BudgetSchedule(target_speedup, warmup_steps, tail_steps, start_percent, end_percent)
+
+
+def _forecast_stretches(forced: Sequence[bool]) -> list[tuple[int, int]]:
+    """``(first, last)`` step of each maximal run of non-forced steps."""
+    stretches, begin = [], None
+    for i, f in enumerate([*forced, True]):
+        if not f and begin is None:
+            begin = i
+        elif f and begin is not None:
+            stretches.append((begin, i - 1))
+            begin = None
+    return stretches
+
+
+def _apportion(total: int, lengths: list[int]) -> list[int]:
+    """``total`` (<= ``sum(lengths)``) split over stretches in proportion to ``lengths`` (largest remainder)."""
+    room = sum(lengths)
+    shares = [total * n / room for n in lengths] if room else []
+    counts = [math.floor(share) for share in shares]
+    for i in sorted(range(len(lengths)), key=lambda i: counts[i] - shares[i])[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def window_flags(step_sigmas: Sequence[float], start_sigma: float, end_sigma: float) -> tuple[bool, ...]:

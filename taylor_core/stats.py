@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-FALLBACK_REASONS = frozenset({"no-history", "non-finite", "shape-change"})
-"""Reasons that mark a full compute forced by a failed or impossible forecast."""
+from .decision import FALLBACKS
+
+FALLBACK_REASONS = frozenset(str(reason) for reason in FALLBACKS)
+"""Reasons that mark a full compute forced by a failed or impossible forecast, as strings."""
 
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
