@@ -24,7 +24,9 @@ import torch
 from ..anchors import ValueStore, unique_bytes
 
 DEFAULT_DAMP_AFTER = 3.0
-DEFAULT_UNIT = 1.0  # one step on the step clock: damping after 3 steps, as cache-dit (measured better: README)
+DEFAULT_UNIT = 1.0
+"""One step on the step clock: damping after 3 steps, as cache-dit. On the demo Wan (euler 30, output level,
+3 seeds) it gave 33.2 / 35.4 dB at interval 7 / 8 against 30.5 / 32.7 undamped, and the same at interval <= 4."""
 
 
 class FoCaPredictor:
