@@ -184,8 +184,9 @@ def link(target: Path, link_path: Path) -> None:
 
 
 def available(recipe: HostRecipe) -> bool:
-    """Whether the recipe's ComfyUI source can be had here (an archive recipe needs its archive)."""
-    return not recipe.from_archive() or Path(recipe.source).is_file()
+    """Whether the recipe's host can be had here: its tree is already built, or its source is reachable (an
+    archive recipe needs its archive)."""
+    return (REPO / recipe.folder / "ComfyUI").is_dir() or not recipe.from_archive() or Path(recipe.source).is_file()
 
 
 def ensure() -> None:
