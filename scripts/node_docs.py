@@ -2,7 +2,8 @@
 
 The tooltips live in one place, the node definitions; this writes them, with each input's type, default and
 range, between the README's ``<!-- inputs:NodeType -->`` and ``<!-- /inputs -->`` markers.
-``tests/integration/test_docs.py`` fails while a table differs from what the server says.
+``tests/integration/test_docs.py`` fails while a table differs from what the server says. Generate them on the
+oldest supported ComfyUI (the 0.3.75 host): a newer one may offer more feature-detected combo choices.
 
 Usage (host Python)::
 

@@ -91,11 +91,18 @@ def _wait(driver, script: str, timeout_s: float, what: str, *args):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def _load(driver, graph: dict, ids: list[str], attempts: int = 3) -> None:
-    """Load the API graph into the page (again if the front end's own start-up restored another graph over it)."""
+def _load(driver, graph: dict, ids: list[str], attempts: int = 10) -> None:
+    """Load the API graph into the page (again if the front end's own start-up restored another graph over it,
+    or, newer front ends, had not mounted its canvas component yet: "getCanvas: canvas is null")."""
+    from selenium.common.exceptions import JavascriptException
+
     for _ in range(attempts):
-        driver.execute_script("return window.comfyAPI.app.app.loadApiJson(arguments[0], 'taylor_badge_test.json')",
-                              graph)
+        try:
+            driver.execute_script("return window.comfyAPI.app.app.loadApiJson(arguments[0], "
+                                  "'taylor_badge_test.json')", graph)
+        except JavascriptException as exc:
+            if "canvas is null" not in str(exc):
+                raise
         time.sleep(1.0)
         if driver.execute_script("return arguments[0].every(id => window.comfyAPI.app.app.graph.getNodeById(id)"
                                  "?.taylorForecastBadge)", ids):
