@@ -7,6 +7,7 @@ Every node here is ComfyUI's own, called as a graph would call it; block calls a
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import shutil
 import subprocess
@@ -21,11 +22,11 @@ from test_flux_taylorseer import FLUX_STACKS, apply, full_steps
 STEPS = 8
 
 
-def v3(name: str, *args):
+def v3(name: str, *args, **kwargs):
     """A V3 core node's ``execute``, as the executor calls it; returns its first output."""
     import nodes
 
-    result = nodes.NODE_CLASS_MAPPINGS[name].execute(*args)
+    result = nodes.NODE_CLASS_MAPPINGS[name].execute(*args, **kwargs)
     return result[0] if isinstance(result, tuple) else result.result[0]
 
 
@@ -257,8 +258,12 @@ def test_context_windows_keep_one_state_per_window(host):
     positive, negative = case.cond(1), case.cond(2)
     latent = {"samples": torch.zeros(1, 16, 5, 8, 8)}  # 5 latent frames: windows [0, 1, 2] and [2, 3, 4]
 
-    def windows(m):
-        return v3("ContextWindowsManual", m, 3, 1, "standard_static", 1, False, "pyramid", 2)
+    def windows(m):  # 0.33 added a required ``freenoise`` input: off, as 0.3.75 runs
+        import nodes
+
+        execute = nodes.NODE_CLASS_MAPPINGS["ContextWindowsManual"].execute
+        extra = {"freenoise": False} if "freenoise" in inspect.signature(execute).parameters else {}
+        return v3("ContextWindowsManual", m, 3, 1, "standard_static", 1, False, "pyramid", 2, **extra)
 
     def run(m):
         return host.ksample(m, positive, negative, latent, steps=STEPS, cfg=2.0)
@@ -275,7 +280,7 @@ def test_context_windows_keep_one_state_per_window(host):
     def spy(executor, *args, **kwargs):  # inner CALC_COND_BATCH wrapper: the run's cache keys after each window
         out = executor(*args, **kwargs)
         run = args[-1]["transformer_options"][run_key]
-        seen_windows.update(key[1] for key in run.bank._entries)
+        seen_windows.update(key[2] for key in run.bank._entries)  # keys: (device, uuid, window, feature)
         return out
 
     patched = windows(ts(host, model)).clone()
