@@ -12,6 +12,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from ..taylor_core import MAX_TARGET_SPEEDUP, PREDICTORS
 from .config import CACHE_DEVICES, CLOCKS, FACTOR_DTYPES, MAX_ORDER, ForecastConfig
 
 DEFAULTS = ForecastConfig()
@@ -55,6 +56,27 @@ def factor_dtype_input() -> io.Combo.Input:
     return io.Combo.Input("factor_dtype", options=list(FACTOR_DTYPES), default=DEFAULTS.factor_dtype,
                           optional=True, tooltip="float32: keep forecast factors in float32 (accurate); model: in "
                           "the model's dtype (half the memory with bf16/fp16 models).")
+
+
+def forecaster_input() -> io.Combo.Input:
+    """The optional predictor choice both forecasting nodes share (appended: saved graphs keep loading)."""
+    return io.Combo.Input("forecaster", options=list(PREDICTORS), default=DEFAULTS.forecaster, optional=True,
+                          tooltip="How a skipped step is forecast from the full steps. newton: TaylorSeer's Taylor "
+                          "series (max_order + 1 copies of each feature). hermite: HiCache's scaled Hermite "
+                          "series (same memory; damps the orders >= 2). foca: FoCa's predictor-corrector, "
+                          "damped after 3 steps (up to 4 copies). spectral: Spectrum's Chebyshev fit over the "
+                          "last 10 full steps blended with newton (10 copies: the memory-heavy one). auto: "
+                          "foca or newton, whichever forecast the last full steps better (both held).")
+
+
+def target_speedup_input() -> io.Float.Input:
+    """TaylorSeer Apply's optional speed-up budget (0 keeps ``interval``)."""
+    return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=0.0, max=MAX_TARGET_SPEEDUP,
+                          step=0.05, optional=True, tooltip="0 = use interval. Otherwise a speed-up budget: "
+                          "round(steps / target_speedup) steps are computed in full, placed more densely toward "
+                          "the end (measured closer to the uncached image); step 0, the warm-up, the tail and "
+                          "the steps outside the window count against it (a budget they exceed is logged and "
+                          "those steps alone are computed). 1 = every step computed; values below 1 are refused.")
 
 
 def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
