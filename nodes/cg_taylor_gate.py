@@ -68,7 +68,9 @@ class CGTaylorGate(io.ComfyNode):
     def validate_inputs(cls, max_order: int | None = None, first_block_order: int | None = None,
                         max_consecutive: int | None = None, warmup_steps: int | None = None,
                         tail_steps: int | None = None, start_percent: float | None = None,
-                        end_percent: float | None = None) -> bool | str:
+                        end_percent: float | None = None, forecaster: str | None = DEFAULTS.forecaster) -> bool | str:
+        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
+        checks no V3 combo's value itself)."""
         values = {k: v for k, v in locals().items() if k != "cls"}
         return validation_result(cls, values, functools.partial(ForecastConfig, gate_threshold=0.0))
 

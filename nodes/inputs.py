@@ -2,7 +2,8 @@
 
 The schema is the one place of every input's default, range and tooltip: ``schema_problem`` checks values
 against the schema's own ``min``/``max`` (ComfyUI skips its range check for every input a node's
-``validate_inputs`` names, in 0.3.75 and 0.33 alike).
+``validate_inputs`` names, in 0.3.75 and 0.33 alike) and a combo's ``options`` (ComfyUI checks no V3 combo's
+value).
 """
 
 from __future__ import annotations
@@ -81,11 +82,15 @@ def target_speedup_input() -> io.Float.Input:
 
 def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
     """The first of ``values`` (input id -> value; None = not known at validation, e.g. linked) outside its
-    schema input's ``min``/``max``, as a message naming the node and the input; None if all are inside."""
+    schema input's ``min``/``max`` or not among a combo's ``options``, as a message naming the node and the
+    input; None if all are inside."""
     specs = {spec.id: spec for spec in schema.inputs}
     for name, value in values.items():
         if value is None:
             continue
+        options = getattr(specs[name], "options", None)
+        if options is not None and value not in options:
+            return f"{schema.display_name}: {name} '{value}' is not one of {', '.join(options)}"
         low, high = getattr(specs[name], "min", None), getattr(specs[name], "max", None)
         if low is not None and value < low:
             return f"{schema.display_name}: {name} ({value}) is below its minimum {low}"

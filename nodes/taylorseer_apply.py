@@ -64,8 +64,10 @@ class TaylorSeerApply(io.ComfyNode):
     def validate_inputs(cls, interval: int | None = None, max_order: int | None = None,
                         warmup_steps: int | None = None, tail_steps: int | None = None,
                         start_percent: float | None = None, end_percent: float | None = None,
+                        forecaster: str | None = DEFAULTS.forecaster,
                         target_speedup: float | None = DEFAULTS.target_speedup) -> bool | str:
-        """None: not known at validation (a linked input); an optional input left out has its default."""
+        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
+        checks no V3 combo's value itself)."""
         values = {k: v for k, v in locals().items() if k != "cls"}
         return validation_result(cls, values, ForecastConfig)
 
