@@ -9,7 +9,15 @@ from comfy_api.latest import io
 
 from ..taylor_core import ERROR_BUDGETS
 from .config import ForecastConfig
-from .inputs import DEFAULTS, factor_dtype_input, order_input, storage_inputs, validation_result, window_inputs
+from .inputs import (
+    DEFAULTS,
+    factor_dtype_input,
+    forecaster_input,
+    order_input,
+    storage_inputs,
+    validation_result,
+    window_inputs,
+)
 from .patching import apply_forecasting
 
 AUTO = -1.0
@@ -50,6 +58,7 @@ class CGTaylorGate(io.ComfyNode):
                                "closer to the uncached image at equal speed). per_step: each step's error alone "
                                "(the CG-Taylor paper's rule)."),
                 factor_dtype_input(),
+                forecaster_input(),
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
@@ -59,7 +68,9 @@ class CGTaylorGate(io.ComfyNode):
     def validate_inputs(cls, max_order: int | None = None, first_block_order: int | None = None,
                         max_consecutive: int | None = None, warmup_steps: int | None = None,
                         tail_steps: int | None = None, start_percent: float | None = None,
-                        end_percent: float | None = None) -> bool | str:
+                        end_percent: float | None = None, forecaster: str | None = DEFAULTS.forecaster) -> bool | str:
+        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
+        checks no V3 combo's value itself)."""
         values = {k: v for k, v in locals().items() if k != "cls"}
         return validation_result(cls, values, functools.partial(ForecastConfig, gate_threshold=0.0))
 
@@ -67,11 +78,11 @@ class CGTaylorGate(io.ComfyNode):
     def execute(cls, model, threshold: float, max_order: int, first_block_order: int, warmup_steps: int,
                 tail_steps: int, start_percent: float, end_percent: float, max_consecutive: int, clock: str,
                 cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype,
-                error_budget: str = GATE_DEFAULTS.error_budget) -> io.NodeOutput:
+                error_budget: str = GATE_DEFAULTS.error_budget, forecaster: str = DEFAULTS.forecaster) -> io.NodeOutput:
         config = ForecastConfig(max_order=max_order, warmup_steps=warmup_steps, tail_steps=tail_steps,
                                 start_percent=start_percent, end_percent=end_percent, level="residual",
                                 clock=clock, cache_device=cache_device, factor_dtype=factor_dtype,
                                 gate_threshold=threshold, first_block_order=first_block_order,
-                                max_consecutive=max_consecutive, error_budget=error_budget,
+                                max_consecutive=max_consecutive, error_budget=error_budget, forecaster=forecaster,
                                 node_id=cls.hidden.unique_id)
         return io.NodeOutput(apply_forecasting(model, config))

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..taylor_core import ConfidenceGate, FixedIntervalSchedule, forced_full_schedule
+from ..taylor_core import (
+    PREDICTORS,
+    BudgetSchedule,
+    ConfidenceGate,
+    FixedIntervalSchedule,
+    forced_full_schedule,
+    make_schedule,
+)
 
 LEVELS = ("residual", "output", "modules")
 CLOCKS = ("sigma", "step")
@@ -23,6 +30,9 @@ class ForecastConfig:
     decides every step that is not forced full (``interval`` is then unused), probing with the first block's
     forecast of order ``first_block_order``, forecasting at most ``max_consecutive`` steps in a row, the
     probe errors counted per step or accumulated over a run of forecasts (``error_budget``).
+    ``target_speedup`` 0: one full step every ``interval``; >= 1: a speed-up budget (``BudgetSchedule``,
+    ``interval`` unused; not with the gate). ``forecaster`` names the predictor of every cached feature (a key
+    of ``taylor_core.PREDICTORS``).
     """
 
     interval: int = 4
@@ -39,16 +49,18 @@ class ForecastConfig:
     first_block_order: int = 1
     max_consecutive: int = 0
     error_budget: str = "accumulated"
+    forecaster: str = "newton"  # the one default of both nodes' forecaster input (today's behaviour)
+    target_speedup: float = 0.0
     node_id: str | None = field(default=None, compare=False)
     """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
 
     @property
-    def schedule(self) -> FixedIntervalSchedule:
+    def schedule(self) -> FixedIntervalSchedule | BudgetSchedule:
         """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
         if self.gate is not None:
             return forced_full_schedule(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
-        return FixedIntervalSchedule(self.interval, self.warmup_steps, self.tail_steps,
-                                     self.start_percent, self.end_percent)
+        return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
+                             self.start_percent, self.end_percent)
 
     @property
     def gate(self) -> ConfidenceGate | None:
@@ -76,14 +88,16 @@ class ForecastConfig:
             self.gate.validate()
         for name, value, allowed in (("level", self.level, LEVELS), ("clock", self.clock, CLOCKS),
                                      ("cache_device", self.cache_device, CACHE_DEVICES),
-                                     ("factor_dtype", self.factor_dtype, FACTOR_DTYPES)):
+                                     ("factor_dtype", self.factor_dtype, FACTOR_DTYPES),
+                                     ("forecaster", self.forecaster, tuple(PREDICTORS))):
             if value not in allowed:
                 raise ValueError(f"{name} '{value}' is not one of {', '.join(allowed)}")
 
     def describe(self) -> str:
-        decider = (f"interval {self.interval}" if self.gate is None else
+        decider = (f"interval {self.interval}" if self.gate is None and not self.target_speedup else
+                   f"target_speedup {self.target_speedup:g}" if self.gate is None else
                    f"gate threshold {self.gate_threshold:g}, first_block_order {self.first_block_order}, "
                    f"max_consecutive {self.max_consecutive}, error_budget {self.error_budget}")
         return (f"{decider}, max_order {self.max_order}, warmup {self.warmup_steps}, "
                 f"tail {self.tail_steps}, window {self.start_percent:g}-{self.end_percent:g}, "
-                f"clock {self.clock}, cache {self.cache_device}/{self.factor_dtype}")
+                f"clock {self.clock}, forecaster {self.forecaster}, cache {self.cache_device}/{self.factor_dtype}")

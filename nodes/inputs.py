@@ -2,7 +2,8 @@
 
 The schema is the one place of every input's default, range and tooltip: ``schema_problem`` checks values
 against the schema's own ``min``/``max`` (ComfyUI skips its range check for every input a node's
-``validate_inputs`` names, in 0.3.75 and 0.33 alike).
+``validate_inputs`` names, in 0.3.75 and 0.33 alike) and a combo's ``options`` (ComfyUI checks no V3 combo's
+value).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from ..taylor_core import MAX_TARGET_SPEEDUP, PREDICTORS
 from .config import CACHE_DEVICES, CLOCKS, FACTOR_DTYPES, MAX_ORDER, ForecastConfig
 
 DEFAULTS = ForecastConfig()
@@ -57,13 +59,38 @@ def factor_dtype_input() -> io.Combo.Input:
                           "the model's dtype (half the memory with bf16/fp16 models).")
 
 
+def forecaster_input() -> io.Combo.Input:
+    """The optional predictor choice both forecasting nodes share (appended: saved graphs keep loading)."""
+    return io.Combo.Input("forecaster", options=list(PREDICTORS), default=DEFAULTS.forecaster, optional=True,
+                          tooltip="How a skipped step is forecast from the full steps. newton: TaylorSeer's Taylor "
+                          "series (max_order + 1 copies of each feature). hermite: HiCache's scaled Hermite "
+                          "series (same memory; damps the orders >= 2). foca: FoCa's predictor-corrector, "
+                          "damped after 3 steps (up to 4 copies). spectral: Spectrum's Chebyshev fit over the "
+                          "last 10 full steps blended with newton (10 copies: the memory-heavy one). auto: "
+                          "foca or newton, whichever forecast the last full steps better (both held).")
+
+
+def target_speedup_input() -> io.Float.Input:
+    """TaylorSeer Apply's optional speed-up budget (0 keeps ``interval``)."""
+    return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=0.0, max=MAX_TARGET_SPEEDUP,
+                          step=0.05, optional=True, tooltip="0 = use interval. Otherwise a speed-up budget: "
+                          "round(steps / target_speedup) steps are computed in full, placed more densely toward "
+                          "the end (measured closer to the uncached image); step 0, the warm-up, the tail and "
+                          "the steps outside the window count against it (a budget they exceed is logged and "
+                          "those steps alone are computed). 1 = every step computed; values below 1 are refused.")
+
+
 def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
     """The first of ``values`` (input id -> value; None = not known at validation, e.g. linked) outside its
-    schema input's ``min``/``max``, as a message naming the node and the input; None if all are inside."""
+    schema input's ``min``/``max`` or not among a combo's ``options``, as a message naming the node and the
+    input; None if all are inside."""
     specs = {spec.id: spec for spec in schema.inputs}
     for name, value in values.items():
         if value is None:
             continue
+        options = getattr(specs[name], "options", None)
+        if options is not None and value not in options:
+            return f"{schema.display_name}: {name} '{value}' is not one of {', '.join(options)}"
         low, high = getattr(specs[name], "min", None), getattr(specs[name], "max", None)
         if low is not None and value < low:
             return f"{schema.display_name}: {name} ({value}) is below its minimum {low}"

@@ -26,10 +26,14 @@ import torch
 from ..taylor_core import (
     ForecastBank,
     GateBudget,
+    Mode,
+    Reason,
     RunStats,
     StepPlan,
+    decide,
     locate_step,
     relative_l1,
+    run_options,
     time_coordinate,
     window_flags,
 )
@@ -40,7 +44,7 @@ LOG_PREFIX = "[TaylorSeer]"
 PROBE = "probe"
 logger = logging.getLogger("taylor_forecast")
 
-FULL, FORECAST, GATE = "full", "forecast", "gate"
+FULL, FORECAST, GATE = Mode.FULL, Mode.FORECAST, Mode.GATE
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,15 @@ def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | N
     return tuple(Chunk((device, uid, window), slice(i * size, (i + 1) * size), signature) for i, uid in enumerate(ids))
 
 
+def _clock_span(clock: str, step_sigmas: list[float]) -> tuple[float, float] | None:
+    """``(lo, hi)`` of the clock's time over the run's sigmas (every evaluation lies between the first and the
+    last); None for fewer than two sigmas or an empty span."""
+    if len(step_sigmas) < 2:
+        return None
+    lo, hi = sorted(time_coordinate(clock, s, step_sigmas) for s in (step_sigmas[0], step_sigmas[-1]))
+    return (lo, hi) if lo < hi else None
+
+
 class RunState:
     """Schedule (or gate), forecast caches and statistics of one sampling run; safe to share between the device
     threads of one evaluation (see the module docstring)."""
@@ -124,9 +137,8 @@ class RunState:
         self.gate = config.gate
         self.plan = (config.schedule.plan(self.num_steps, window_flags(step_sigmas, start_sigma, end_sigma))
                      if self.num_steps else StepPlan(()))
-        self.bank = ForecastBank(config.max_order, config.torch_factor_dtype, config.storage_device)
-        self.probe_bank = (ForecastBank(config.first_block_order, config.torch_factor_dtype, config.storage_device)
-                           if self.gate is not None else None)
+        self.bank = self._new_bank(config.max_order)
+        self.probe_bank = self._new_bank(config.first_block_order) if self.gate is not None else None
         self.stats = RunStats()
         self.lock = threading.Lock()  # guards the decision, the banks' keys, the statistics and the counters
         self.evaluation = 0  # advanced by the PREDICT_NOISE wrapper: one per sampler model evaluation
@@ -138,6 +150,16 @@ class RunState:
         self.forecasting = True  # False after a failure of the pack's own code: every later call computed in full
         self.layouts = None  # residual level: the model's block layout, resolved at the first call
         self.modules = None  # modules level: its ModuleLayout (nodes/module_level.py), resolved with layouts
+
+    def _new_bank(self, max_order: int) -> ForecastBank:
+        """A bank of the config's forecaster fitted to this run's clock (``run_options``): the forecast times span
+        the clock from the first sigma to the last, a typical step is that span over the steps (1 on the step
+        clock)."""
+        config = self.config
+        span = _clock_span(config.clock, self.step_sigmas)
+        step = (span[1] - span[0]) / self.num_steps if span is not None else None
+        return ForecastBank(max_order, config.torch_factor_dtype, config.storage_device, config.forecaster,
+                            **run_options(config.forecaster, span, step))
 
     @property
     def forecasts_hidden_state(self) -> bool:
@@ -170,34 +192,26 @@ class RunState:
         with self.lock:
             deciding = self._decision.evaluation != self.evaluation
             if deciding:
-                self._decision = Decision(self.evaluation, *self._first_decision(step))
+                self._decision = self._first_decision(step, chunks)
             decision = self._decision
             keys = {chunk.key for chunk in chunks}
             repeat = bool(keys & self._seen)
             self._seen |= keys
         if repeat:
-            return CallPlan(step, sigma, time, FULL, False, "repeat-call", chunks, decision, False)
+            return CallPlan(step, sigma, time, FULL, False, Reason.REPEAT_CALL, chunks, decision, False)
         mode, reason = (decision.mode, decision.reason) if deciding else decision.verdict()
         plan = CallPlan(step, sigma, time, mode, sigma > 0.0, reason, chunks, decision, deciding)
-        try:
-            if mode != FULL and not all(self.ready(chunk) for chunk in chunks):
-                plan = plan.as_full("no-history")
-        except BaseException:
-            self.settle(plan)
-            raise
-        if deciding and plan.mode != GATE:
-            decision.settle(plan.mode, plan.reason)
+        if mode != FULL and not deciding and not all(self.ready(chunk) for chunk in chunks):
+            plan = plan.as_full(Reason.NO_HISTORY)  # this call's conds lack what the deciding call's had
         return plan
 
-    def _first_decision(self, step: int) -> tuple[str, str]:
-        """The one place an evaluation's decision is made: the schedule, then the gate's cap, then the gate."""
-        if self.plan.is_full(step):
-            return FULL, "schedule"
-        if self.gate is None:
-            return FORECAST, "schedule"
-        if self.gate.capped(self.consecutive_forecasts):
-            return FULL, "cap"
-        return GATE, "gate"
+    def _first_decision(self, step: int, chunks: tuple[Chunk, ...]) -> Decision:
+        """The one place an evaluation's decision is made (``taylor_core.decide``), from the deciding call's step
+        and its chunks' history; the caller holds the lock."""
+        gated = self.gate is not None
+        answer = decide(step, self.plan, gated=gated, capped=gated and self.gate.capped(self.consecutive_forecasts),
+                        history_ready=all(self._ready(chunk) for chunk in chunks))
+        return Decision(self.evaluation, answer.mode, answer.reason)
 
     def gate_verdict(self, error: float) -> tuple[bool, float]:
         """(whether the gate trusts this evaluation's forecast, the score it compared with the threshold)."""
@@ -206,7 +220,7 @@ class RunState:
 
     def resolve_gate(self, plan: CallPlan, forecast: bool) -> None:
         """The gate's verdict for the deciding call's evaluation; the other calls of it follow."""
-        plan.decision.settle(FORECAST if forecast else FULL, "gate")
+        plan.decision.settle(FORECAST if forecast else FULL, Reason.GATE)
 
     def settle(self, plan: CallPlan) -> None:
         """End of a deciding call: a gate it left pending (it never reached its probe) is settled as full."""
@@ -223,10 +237,15 @@ class RunState:
                 if layout.first_skipped is not None for stream in layout.spec.streams]
 
     def ready(self, chunk: Chunk) -> bool:
-        keys = self.feature_keys(chunk)
         with self.lock:
-            probe_ready = self.probe_bank is None or self.probe_bank.ready(chunk.key + (PROBE,), chunk.signature)
-            return bool(keys) and probe_ready and all(self.bank.ready(key, chunk.signature) for key in keys)
+            return self._ready(chunk)
+
+    def _ready(self, chunk: Chunk) -> bool:
+        """Whether every feature of ``chunk`` (and the gate's probe) has history under its signature; the caller
+        holds the lock."""
+        keys = self.feature_keys(chunk)
+        probe_ready = self.probe_bank is None or self.probe_bank.ready(chunk.key + (PROBE,), chunk.signature)
+        return bool(keys) and probe_ready and all(self.bank.ready(key, chunk.signature) for key in keys)
 
     def record(self, plan: CallPlan, feature: str, value: torch.Tensor) -> None:
         """Store one full-compute feature (batch-first) of every chunk at the call's time coordinate."""

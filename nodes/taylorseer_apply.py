@@ -5,7 +5,16 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from .config import LEVELS, ForecastConfig
-from .inputs import DEFAULTS, factor_dtype_input, order_input, storage_inputs, validation_result, window_inputs
+from .inputs import (
+    DEFAULTS,
+    factor_dtype_input,
+    forecaster_input,
+    order_input,
+    storage_inputs,
+    target_speedup_input,
+    validation_result,
+    window_inputs,
+)
 from .patching import apply_forecasting
 
 
@@ -44,6 +53,8 @@ class TaylorSeerApply(io.ComfyNode):
                                "cache_device cpu works with it."),
                 *storage_inputs(),
                 factor_dtype_input(),
+                forecaster_input(),
+                target_speedup_input(),
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
@@ -52,14 +63,20 @@ class TaylorSeerApply(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, interval: int | None = None, max_order: int | None = None,
                         warmup_steps: int | None = None, tail_steps: int | None = None,
-                        start_percent: float | None = None, end_percent: float | None = None) -> bool | str:
+                        start_percent: float | None = None, end_percent: float | None = None,
+                        forecaster: str | None = DEFAULTS.forecaster,
+                        target_speedup: float | None = DEFAULTS.target_speedup) -> bool | str:
+        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
+        checks no V3 combo's value itself)."""
         values = {k: v for k, v in locals().items() if k != "cls"}
         return validation_result(cls, values, ForecastConfig)
 
     @classmethod
     def execute(cls, model, interval: int, max_order: int, warmup_steps: int, tail_steps: int,
                 start_percent: float, end_percent: float, level: str, clock: str, cache_device: str,
-                factor_dtype: str = DEFAULTS.factor_dtype) -> io.NodeOutput:
+                factor_dtype: str = DEFAULTS.factor_dtype, forecaster: str = DEFAULTS.forecaster,
+                target_speedup: float = DEFAULTS.target_speedup) -> io.NodeOutput:
         config = ForecastConfig(interval, max_order, warmup_steps, tail_steps, start_percent, end_percent,
-                                level, clock, cache_device, factor_dtype, node_id=cls.hidden.unique_id)
+                                level, clock, cache_device, factor_dtype, forecaster=forecaster,
+                                target_speedup=target_speedup, node_id=cls.hidden.unique_id)
         return io.NodeOutput(apply_forecasting(model, config))

@@ -43,6 +43,7 @@ from .predictors import (  # noqa: E402
     Predictor,
     SpectralPredictor,
     make_predictor,
+    run_options,
 )
 from .schedule import MAX_TARGET_SPEEDUP, BudgetSchedule, budget_full_steps, make_schedule  # noqa: E402
 
@@ -63,4 +64,5 @@ __all__ += [
     "decide",
     "make_predictor",
     "make_schedule",
+    "run_options",
 ]

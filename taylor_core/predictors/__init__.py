@@ -9,6 +9,7 @@ from .family import BASE_PREDICTORS
 from .foca import FoCaPredictor
 from .hermite import HermitePredictor, scaled_hermite
 from .protocol import Predictor
+from .run_options import run_options
 from .spectral import SpectralPredictor
 
 PREDICTORS: dict[str, type] = {**BASE_PREDICTORS, "auto": AutoPredictor}
@@ -36,5 +37,6 @@ __all__ = [
     "Predictor",
     "SpectralPredictor",
     "make_predictor",
+    "run_options",
     "scaled_hermite",
 ]
