@@ -2,7 +2,7 @@
 into it the FP8 Loader makes. ComfyUI is imported inside the functions only.
 
 - formats: the fp8 entries of ``comfy.quant_ops.QUANT_ALGOS`` (0.3.75: e4m3fn; newer: e4m3fn and e5m2);
-- per-channel scales: a probe of ComfyUI's own mixed-precision Linear (0.3.75 rejects a per-row scale);
+- per-channel scales: a probe of ComfyUI's own mixed-precision Linear (0.3.75 and 0.33 reject a per-row scale);
 - fp8 matmul: ``comfy.model_management.supports_fp8_compute`` on the load device.
 """
 
@@ -57,29 +57,56 @@ def per_channel_supported(fmt: str) -> bool:
 
 
 def _probe_linear(fmt: str, per_channel: bool) -> bool:
+    """ComfyUI's mixed-precision Linear on a 4x16 weight with rows of very different ranges, in each of its
+    paths, against references computed here: the upcast path (exact), the path without an input scale (exact
+    where the weight is dequantized, 0.3.75; within 1e-2 of the product with the input cast to fp8 at unit scale
+    where ComfyUI quantizes the input without a scale, 0.33) and the fp8 matmul path with a unit input scale
+    (within 0.2)."""
     import comfy.ops
 
-    from ..taylor_core.quantize import FP8_FORMATS, quantize_fp8
+    from ..taylor_core.quantize import FP8_FORMATS, fp8_max, quantize_fp8
+    from .fp8_checkpoint import QUANT_METADATA_KEY, quant_metadata
 
+    dtype = FP8_FORMATS[fmt]
     rows = torch.tensor([[1e-3], [1.0], [5.0], [1e2]])  # output rows of very different ranges
     weight = torch.randn(4, 16, generator=torch.Generator().manual_seed(0)) * rows
-    quantized = quantize_fp8(weight, FP8_FORMATS[fmt], per_channel)
+    quantized = quantize_fp8(weight, dtype, per_channel)
     x = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
-    reference = x @ quantized.dequantize().t()
-    for full_precision_mm, input_scale, tolerance in ((True, False, 1e-5), (False, False, 1e-5), (False, True, 0.2)):
-        ops = comfy.ops.mixed_precision_ops({"probe": {"format": fmt}}, torch.float32, full_precision_mm)
-        holder = torch.nn.Module()
-        holder.probe = ops.Linear(16, 4, bias=False)
+    exact = x @ quantized.dequantize().t()
+    fp8_input = x.clamp(-fp8_max(dtype), fp8_max(dtype)).to(dtype).float() @ quantized.dequantize().t()
+    metadata = {QUANT_METADATA_KEY: quant_metadata({"probe": fmt})}
+    paths = ((True, False, ((exact, 1e-5),)), (False, False, ((exact, 1e-5), (fp8_input, 1e-2))),
+             (False, True, ((exact, 0.2),)))
+    for full_precision_mm, input_scale, references in paths:
         state = {"probe.weight": quantized.data, "probe.weight_scale": quantized.scale}
         if input_scale:
             state["probe.input_scale"] = torch.tensor(1.0)
+        state, quant_config = mixed_precision_state(state, metadata)
+        ops = comfy.ops.mixed_precision_ops(quant_config, torch.float32, full_precision_mm)
+        holder = torch.nn.Module()
+        holder.probe = ops.Linear(16, 4, bias=False)
         holder.load_state_dict(state, strict=False)
         with torch.no_grad():
-            out = holder.probe(x)
-        error = float((out.float() - reference).norm() / reference.norm())
-        if out.shape != reference.shape or not error <= tolerance:
+            out = holder.probe(x).float()
+        if not any(out.shape == ref.shape and float((out - ref).norm() / ref.norm()) <= tolerance
+                   for ref, tolerance in references):
             return False
     return True
+
+
+def mixed_precision_state(state_dict: dict[str, torch.Tensor], metadata: dict[str, str]) -> tuple[dict, dict | None]:
+    """``(state dict, quantization config or None)`` for ComfyUI's ``mixed_precision_ops`` from a state dict in
+    the FP8 Loader's file format (``metadata`` holding ``_quantization_metadata``), as this ComfyUI's loader
+    derives them. Found by feature: where ``comfy.utils.convert_old_quants`` exists (0.33) the header becomes
+    per-layer ``<layer>.comfy_quant`` entries of a new state dict and the config only switches mixed ops on;
+    otherwise (0.3.75) the state dict is unchanged and the config maps each layer to its format."""
+    import comfy.model_detection
+    import comfy.utils
+
+    if hasattr(comfy.utils, "convert_old_quants"):
+        state_dict, _ = comfy.utils.convert_old_quants(dict(state_dict), "", metadata=dict(metadata))
+        return state_dict, comfy.utils.detect_layer_quantization(state_dict, "")
+    return state_dict, comfy.model_detection.detect_layer_quantization(dict(metadata))
 
 
 def fp8_compute_available() -> bool:

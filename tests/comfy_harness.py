@@ -98,34 +98,19 @@ def model_config_with_override(sd: dict[str, torch.Tensor], override: dict):
     return comfy.model_detection.model_config_from_unet_config(unet_config, sd)
 
 
-def mixed_precision_config(sd: dict[str, torch.Tensor], metadata: dict[str, str] | None):
-    """``(state dict, model-config attribute, quantization config or None)`` as this ComfyUI's diffusion-model
-    loader derives them, by feature detection: 0.3.75 reads the header's ``_quantization_metadata``
-    (``model_detection.detect_layer_quantization`` -> ``layer_quant_config``); 0.33 converts it into per-layer
-    ``.comfy_quant`` entries of the state dict (``utils.convert_old_quants``) and detects those
-    (``utils.detect_layer_quantization`` -> ``quant_config``)."""
-    import comfy.model_detection
-    import comfy.utils
-
-    if hasattr(comfy.model_detection, "detect_layer_quantization"):
-        return sd, "layer_quant_config", comfy.model_detection.detect_layer_quantization(dict(metadata or {}))
-    sd, _ = comfy.utils.convert_old_quants(sd, "", metadata=dict(metadata or {}))
-    return sd, "quant_config", comfy.utils.detect_layer_quantization(sd, "")
-
-
 def load_with_config_override(sd: dict[str, torch.Tensor], override: dict, metadata: dict[str, str] | None = None):
     """``model_config_with_override``, then ComfyUI's model class, weights and ModelPatcher, in float32.
     With ``metadata`` holding ``_quantization_metadata`` the model gets ComfyUI's mixed-precision layers, as
     ``comfy.sd.load_diffusion_model_state_dict`` would give them (float32 compute on CPU)."""
-    import comfy.model_detection
     import comfy.model_management
     import comfy.model_patcher
 
     sd = dict(sd)  # ComfyUI pops the keys it loads
-    sd, quant_attribute, quant_config = mixed_precision_config(sd, metadata)
+    sd, quant_config = pack_module("nodes.fp8_support").mixed_precision_state(sd, metadata or {})
     model_config = model_config_with_override(sd, override)
-    if quant_config:
-        setattr(model_config, quant_attribute, quant_config)
+    if quant_config:  # the attribute this ComfyUI's model configs have: quant_config (0.33), layer_quant_config
+        setattr(model_config, "quant_config" if hasattr(model_config, "quant_config") else "layer_quant_config",
+                quant_config)
     model_config.set_inference_dtype(torch.float32, torch.float32 if quant_config else None)
     model = model_config.get_model(sd, "")
     model.load_model_weights(sd, "")

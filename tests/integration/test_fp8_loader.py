@@ -1,4 +1,4 @@
-"""FP8 Loader against a real ComfyUI 0.3.75: tiny Wan 2.1 (stock detection: the node runs end to end) and tiny
+"""FP8 Loader against a real ComfyUI (0.3.75 or 0.33): tiny Wan 2.1 (stock detection: the node runs end to end) and tiny
 Flux (its head count and rope axes are not in the weights' shapes, so the test builds its model config with the
 harness override and runs the node's own planning and quantization, then ComfyUI's mixed-precision layers).
 
@@ -88,8 +88,12 @@ def listing(*folders) -> list[list[str]]:
     return [sorted(os.listdir(folder)) for folder in folders]
 
 
-def linear_weights(model) -> dict[str, torch.Tensor]:
-    return {name: module.weight for name, module in model.model.diffusion_model.named_modules()
+def linear_weights(model) -> dict[str, torch.dtype]:
+    """Linear layer -> the dtype its weight is stored in. A quantized weight is ComfyUI's QuantizedTensor: in
+    0.3.75 its ``dtype`` is the storage's (fp8); where it has ``storage_dtype`` (0.33, comfy_kitchen) ``dtype``
+    is the compute dtype and ``storage_dtype`` the fp8 storage's."""
+    return {name: getattr(module.weight, "storage_dtype", module.weight.dtype)
+            for name, module in model.model.diffusion_model.named_modules()
             if type(module).__name__ == "Linear"}  # ComfyUI's mixed-precision Linear is no nn.Linear
 
 
@@ -125,8 +129,10 @@ def test_offered_options_follow_what_the_running_comfyui_supports(host, models_d
 
     if comfyui_version.__version__ == "0.3.75":  # the facts the README states for the installed host
         assert not e5m2 and not per_channel
+    if not e5m2:  # what this ComfyUI lacks is refused by the node, not only hidden from the menu
         with pytest.raises(ValueError, match="e5m2"):
             fp8_load(host, "wan.safetensors", fmt="e5m2")
+    if not per_channel:
         with pytest.raises(ValueError, match="per-tensor scale"):
             fp8_load(host, "wan.safetensors", scaling="per_channel")
 
@@ -296,15 +302,15 @@ def test_wan_layer_policy_is_honoured(host, models_dir, policy):
             "standard+first_last_blocks": WAN_KEPT | {f"blocks.{i}.{n}" for i in (0, 2) for n in WAN_BLOCK}}[policy]
     weights = linear_weights(fp8_load(host, "wan.safetensors", policy=policy))
     assert len(weights) == len(WAN_KEPT) + 3 * len(WAN_BLOCK)
-    for name, weight in weights.items():
-        assert weight.dtype == (torch.float32 if name in kept else E4M3), (policy, name, weight.dtype)
+    for name, dtype in weights.items():
+        assert dtype == (torch.float32 if name in kept else E4M3), (policy, name, dtype)
 
 
 def test_flux_layer_policy_is_honoured(flux_pair):
     _hp, model, checkpoint, plan = flux_pair
     assert set(plan.quantize) == FLUX_QUANTIZED
-    for name, weight in linear_weights(model).items():
-        assert weight.dtype == (E4M3 if name in FLUX_QUANTIZED else torch.float32), (name, weight.dtype)
+    for name, dtype in linear_weights(model).items():
+        assert dtype == (E4M3 if name in FLUX_QUANTIZED else torch.float32), (name, dtype)
     kept = set(plan.keep)
     assert {"img_in", "txt_in", "final_layer.linear", "final_layer.adaLN_modulation.1", "guidance_in.in_layer",
             "double_blocks.0.img_mod.lin", "single_blocks.2.modulation.lin"} <= kept
@@ -321,7 +327,14 @@ def test_progress_bar_counts_every_tensor(host, models_dir):
         comfy.utils.set_progress_bar_global_hook(None)
     with safe_open(str(models_dir / "wan.safetensors"), "pt") as handle:
         count = len(handle.keys())
-    assert updates == [(i, count) for i in range(1, count + 1)]
+    every = [(i, count) for i in range(1, count + 1)]
+    if hasattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL"):
+        # this ComfyUI's ProgressBar sends the first and the final update and drops others by time: the hook
+        # sees those two and, between them, only values of one-per-tensor counting, in order
+        assert updates[0] == every[0] and updates[-1] == every[-1]
+        assert updates == sorted(set(updates)) and set(updates) <= set(every)
+    else:
+        assert updates == every
 
 
 def test_missing_file_is_a_clear_error(host, models_dir):
