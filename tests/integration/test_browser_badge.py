@@ -91,6 +91,18 @@ def _wait(driver, script: str, timeout_s: float, what: str, *args):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def open_front_end(driver, url: str, timeout_s: float = 180.0) -> None:
+    """Open the page and wait until the front end is ready with every node type the server defines registered
+    (newer front ends, 1.49, register them after ``vueAppReady``) and this pack's extension loaded."""
+    with urllib.request.urlopen(url + "/object_info", timeout=60) as response:
+        types = len(json.load(response))
+    driver.get(url + "/")
+    _wait(driver, "const app = window.comfyAPI?.app?.app; return !!(app?.vueAppReady && app.graph) "
+                  "&& Object.keys(LiteGraph.registered_node_types).length >= arguments[1] "
+                  "&& app.extensions.some(e => e.name === arguments[0])", timeout_s,
+          "the front end, its node definitions and the pack's extension", EXTENSION, types)
+
+
 def _load(driver, graph: dict, ids: list[str], attempts: int = 10) -> None:
     """Load the API graph into the page (again if the front end's own start-up restored another graph over it,
     or, newer front ends, had not mounted its canvas component yet: "getCanvas: canvas is null")."""
@@ -135,9 +147,7 @@ def run(request, browser):
     # start; a user who has seen it once has this setting (the same request the front end sends).
     urllib.request.urlopen(urllib.request.Request(server.url + "/settings/Comfy.TutorialCompleted", data=b"true",
                                                   method="POST"), timeout=30).close()
-    browser.get(server.url + "/")
-    _wait(browser, "const app = window.comfyAPI?.app?.app; return app?.vueAppReady && app.graph "
-                   "&& app.extensions.some(e => e.name === arguments[0])", 120, "the front end", EXTENSION)
+    open_front_end(browser, server.url)
     ids = [TS_NODE, GATE_NODE]
     _load(browser, _graph(), ids)
     before = browser.execute_script(_STATE, ids)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "demo"))
 sys.path.insert(0, str(REPO / "tests" / "workflow_stand_ins"))
 
 import build_workflows as bw  # noqa: E402
-from test_browser_badge import _wait, browser  # noqa: E402, F401  (browser: a fixture, Chromium or a skip)
+from test_browser_badge import browser, open_front_end  # noqa: E402, F401  (browser: a fixture, Chromium or a skip)
 
 WORKFLOWS = REPO / "workflows"
 UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
@@ -207,11 +207,7 @@ def test_the_front_end_loads_each_ui_graph_and_queues_its_api_graph(server, requ
     UI-to-API conversion (graphToPrompt, what the Queue button sends) gives the shipped API graph (titles aside:
     they are the front end's localized names); core nodes changed on this ComfyUI: its conversion validates."""
     driver = request.getfixturevalue("browser")
-    driver.get(server["url"] + "/")
-    # newer front ends (1.49) register the node types after vueAppReady: wait for all of the server's
-    ready = ("const app = window.comfyAPI?.app?.app; return !!(app?.vueAppReady && app.graph) && "
-             f"Object.keys(LiteGraph.registered_node_types).length >= {len(server['object_info'])}")
-    _wait(driver, ready, 120, "the front end and its node definitions")
+    open_front_end(driver, server["url"])
     for name in UI_GRAPHS:
         ui = load(name)
         result = driver.execute_async_script(_LOAD_AND_CONVERT, ui)
