@@ -32,7 +32,7 @@ for host in ${TEST_HOSTS:-0.3.75 0.33}; do
     "$PY" -m pytest "$@" 2>&1 | tee "$log"
     code=${PIPESTATUS[0]}
     [ "$code" = 0 ] || status=1
-    summary+=("ComfyUI $version: $(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$log" | tail -n 1 | tr -d '=' | xargs) (pytest exit $code)")
+    summary+=("ComfyUI $version: $(grep -E '(passed|failed|errors?|no tests ran).* in [0-9.]+s' "$log" | tail -n 1 | tr -d '=' | xargs) (pytest exit $code)")
     rm -f "$log"
 done
 echo "[test.sh] ===== results by ComfyUI version ====="
