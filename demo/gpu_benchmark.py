@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 import benchmark  # noqa: E402
 import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
+import model_builder  # noqa: E402
 from benchmark import Config, floats, ints  # noqa: E402
 from benchmark_report import fmt  # noqa: E402
 
@@ -44,10 +45,13 @@ TEXT_COLUMNS = ("model", "method", "level", "label", "device", "date", "command"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to time: ComfyUI's ``unet_config`` (as its detection writes it for the released checkpoint) and the
-    sampling inputs. Shapes: ``latent`` is the empty latent ``[B, C, (T,) H, W]``; ``context`` (tokens, width)."""
+    """A model to time: ComfyUI's ``unet_config`` (as its detection writes it for the released checkpoint, less the
+    arguments newer ComfyUI versions added for features it does not use: ``unet_config()`` completes them), the
+    diffusion-model class it builds (``cls``, a dotted path) and the sampling inputs. Shapes: ``latent`` is the
+    empty latent ``[B, C, (T,) H, W]``; ``context`` (tokens, width)."""
 
     unet: dict
+    cls: str
     latent: tuple[int, ...]
     context: tuple[int, int]
     cfg: float
@@ -55,18 +59,22 @@ class ModelSpec:
     guidance: float | None = None  # Flux's distilled guidance
     note: str = ""
 
+    def unet_config(self) -> dict:
+        """``unet`` completed for this ComfyUI's constructor of ``cls`` (``model_builder.completed_params``)."""
+        return model_builder.completed_params(model_builder.class_at(self.cls), self.unet)
+
 
 FLUX_DEV = ModelSpec(
     {"image_model": "flux", "in_channels": 16, "out_channels": 16, "vec_in_dim": 768, "context_in_dim": 4096,
      "hidden_size": 3072, "mlp_ratio": 4.0, "num_heads": 24, "depth": 19, "depth_single_blocks": 38,
      "axes_dim": [16, 56, 56], "theta": 10000, "patch_size": 2, "qkv_bias": True, "guidance_embed": True},
-    latent=(1, 16, 128, 128), context=(512, 4096), cfg=1.0, pooled=768, guidance=3.5,
+    "comfy.ldm.flux.model.Flux", latent=(1, 16, 128, 128), context=(512, 4096), cfg=1.0, pooled=768, guidance=3.5,
     note="FLUX.1-dev size (11.9B parameters), 1024x1024, 512 text tokens, guidance 3.5, cfg 1 (one call a step)")
 WAN_1_3B = ModelSpec(
     {"image_model": "wan2.1", "model_type": "t2v", "dim": 1536, "out_dim": 16, "num_heads": 12, "ffn_dim": 8960,
      "num_layers": 30, "patch_size": (1, 2, 2), "freq_dim": 256, "window_size": (-1, -1), "qk_norm": True,
      "cross_attn_norm": True, "eps": 1e-6, "in_dim": 16},
-    latent=(1, 16, 9, 60, 104), context=(512, 4096), cfg=5.0,
+    "comfy.ldm.wan.model.WanModel", latent=(1, 16, 9, 60, 104), context=(512, 4096), cfg=5.0,
     note="Wan 2.1 T2V 1.3B size (1.42B parameters), 832x480 x 33 frames, 512 text tokens, cfg 5 (cond and uncond "
          "in one batch)")
 MODELS = {"flux": FLUX_DEV, "wan": WAN_1_3B}
@@ -98,7 +106,7 @@ def build(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int =
     import comfy.model_detection
     import comfy.model_patcher
 
-    model_config = comfy.model_detection.model_config_from_unet_config(dict(spec.unet))
+    model_config = comfy.model_detection.model_config_from_unet_config(spec.unet_config())
     if model_config is None:
         raise SystemExit(f"ComfyUI found no model class for {spec.unet}")
     model_config.set_inference_dtype(dtype, None)

@@ -11,6 +11,7 @@ weights are loaded back through ComfyUI's detection, which sets those arguments 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import sys
 from typing import Any
@@ -34,6 +35,18 @@ def required_arguments(cls: type) -> set[str]:
     return names
 
 
+def feature_off_values(cls: type) -> dict[str, Any]:
+    """What each optional argument of ``cls`` (its ``__init__`` and its module's ``*Params`` dataclasses) is when the
+    caller leaves it out, plus ``FEATURE_OFF`` for the required ones: the values that leave a feature unused."""
+    values = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+    for value in vars(sys.modules[cls.__module__]).values():
+        if (isinstance(value, type) and value.__module__ == cls.__module__ and value.__name__.endswith("Params")
+                and dataclasses.is_dataclass(value)):
+            values |= {f.name: f.default for f in dataclasses.fields(value) if f.default is not dataclasses.MISSING}
+    return values | FEATURE_OFF
+
+
 def completed_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` plus the feature-off value of every argument ``cls`` requires that ``params`` lacks."""
     missing = required_arguments(cls) - set(params)
@@ -43,3 +56,9 @@ def completed_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
 def build(cls: type, params: dict[str, Any], **kwargs: Any):
     """``cls(**params, **kwargs)`` with ``completed_params``; ``kwargs`` are e.g. ``operations``."""
     return cls(**completed_params(cls, params), **kwargs)
+
+
+def class_at(path: str) -> type:
+    """A ComfyUI class by dotted path, e.g. ``"comfy.ldm.flux.model.Flux"`` (``comfy`` must be importable)."""
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)

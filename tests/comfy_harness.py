@@ -249,14 +249,6 @@ def _randn(seed: int, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def _ldm_class(path: str):
-    """A ComfyUI model class by dotted path, e.g. ``"comfy.ldm.chroma.model.Chroma"``."""
-    import importlib
-
-    module, name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
-
-
 @dataclass(frozen=True)
 class TinyModel:
     """A random-weight model of one family, built by code with ComfyUI's own class and loaded by ComfyUI's
@@ -280,7 +272,8 @@ class TinyModel:
         """ComfyUI's class with these params, weights uninitialised (``comfy.ops.disable_weight_init``)."""
         import comfy.ops
 
-        return model_builder.build(_ldm_class(self.cls), self.params, operations=comfy.ops.disable_weight_init)
+        return model_builder.build(model_builder.class_at(self.cls), self.params,
+                                   operations=comfy.ops.disable_weight_init)
 
     def state_dict(self, seed: int = 0) -> dict[str, torch.Tensor]:
         model = self.build()

@@ -153,7 +153,7 @@ def run(request, browser):
     before = browser.execute_script(_STATE, ids)
     browser.execute_script("window.comfyAPI.app.app.queuePrompt(0, 1)")
     _wait(browser, "return arguments[0].every(id => window.comfyAPI.app.app.graph.getNodeById(id)"
-                   ".taylorForecastBadge.dataset.state === 'ready')", 300, "both run reports", ids)
+                   ".taylorForecastBadge.dataset.state === 'ready')", 600, "both run reports", ids)
     after = browser.execute_script(_STATE, ids)
     _screenshots(browser)
     return before, after, browser.get_log("browser")

@@ -16,12 +16,18 @@ STEPS = 10
 def test_full_size_configs_are_what_comfyui_detects(host, name):
     import comfy.model_detection
     import gpu_benchmark
+    import model_builder
 
     spec = gpu_benchmark.MODELS[name]
-    model_config = comfy.model_detection.model_config_from_unet_config(dict(spec.unet))
+    model_config = comfy.model_detection.model_config_from_unet_config(spec.unet_config())
     model_config.set_inference_dtype(torch.bfloat16, None)
     state_dict = model_config.get_model({}, "", device=torch.device("meta")).diffusion_model.state_dict()
-    assert comfy.model_detection.detect_unet_config(state_dict, "") == spec.unet
+    detected = comfy.model_detection.detect_unet_config(state_dict, "")
+    assert {k: detected.get(k) for k in spec.unet} == spec.unet
+    # what a newer ComfyUI's detection writes beyond the spec: its new arguments, each with the feature left off
+    off = model_builder.feature_off_values(model_builder.class_at(spec.cls))
+    assert {k: v for k, v in detected.items() if k not in spec.unet} == {k: off[k] for k in detected
+                                                                           if k not in spec.unet}
 
 
 def test_tiny_run_counts_and_markdown(host, tmp_path):
