@@ -21,17 +21,22 @@ from typing import Any
 FEATURE_OFF = {"txt_ids_dims": [], "vec_in_dim": None, "meanflow_sum": False}
 
 
+def params_dataclasses(cls: type) -> list[type]:
+    """The ``*Params`` dataclasses defined in ``cls``'s module (what a ``**kwargs`` constructor forwards to)."""
+    return [value for value in vars(sys.modules[cls.__module__]).values()
+            if isinstance(value, type) and value.__module__ == cls.__module__ and value.__name__.endswith("Params")
+            and dataclasses.is_dataclass(value)]
+
+
 def required_arguments(cls: type) -> set[str]:
     """Names ``cls(...)`` needs a value for: required parameters of its ``__init__`` plus required fields of the
     ``*Params`` dataclasses defined in its module (what a ``**kwargs`` constructor forwards them to)."""
     names = {name for name, p in inspect.signature(cls.__init__).parameters.items()
              if name != "self" and p.default is inspect.Parameter.empty
              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    for value in vars(sys.modules[cls.__module__]).values():
-        if (isinstance(value, type) and value.__module__ == cls.__module__ and value.__name__.endswith("Params")
-                and dataclasses.is_dataclass(value)):
-            names |= {f.name for f in dataclasses.fields(value)
-                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    for params in params_dataclasses(cls):
+        names |= {f.name for f in dataclasses.fields(params)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
     return names
 
 
@@ -40,10 +45,8 @@ def feature_off_values(cls: type) -> dict[str, Any]:
     caller leaves it out, plus ``FEATURE_OFF`` for the required ones: the values that leave a feature unused."""
     values = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
               if p.default is not inspect.Parameter.empty}
-    for value in vars(sys.modules[cls.__module__]).values():
-        if (isinstance(value, type) and value.__module__ == cls.__module__ and value.__name__.endswith("Params")
-                and dataclasses.is_dataclass(value)):
-            values |= {f.name: f.default for f in dataclasses.fields(value) if f.default is not dataclasses.MISSING}
+    for params in params_dataclasses(cls):
+        values |= {f.name: f.default for f in dataclasses.fields(params) if f.default is not dataclasses.MISSING}
     return values | FEATURE_OFF
 
 
