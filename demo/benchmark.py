@@ -1,7 +1,10 @@
-"""CPU benchmark, in one process: TaylorSeer Apply, the CG-Taylor Gate and ComfyUI's own EasyCache / LazyCache
-on the trained demo models (tiny Wan 2.1 and tiny Flux.1-dev, digits), each against the uncached run.
+"""CPU benchmark, in one process: TaylorSeer Apply (every forecaster, on intervals and speed-up budgets), the
+published FoCa / HiCache / Spectrum forecasters (``demo/ref_*.py``, run on the same plans by ``demo/ref_runner.py``),
+the CG-Taylor Gate and ComfyUI's own EasyCache / LazyCache on the trained demo models (tiny Wan 2.1 and tiny
+Flux.1-dev, digits), each against the uncached run.
 
-``python demo/benchmark.py [--archs wan,flux] [--seeds 8] [--timed 3] [--out docs] [--quick]`` (host Python)
+``python demo/benchmark.py [--archs wan,flux] [--samplers euler,dpmpp_2m] [--seeds 8] [--timed 3] [--pack ...]
+[--plans ...] [--out docs]`` (host Python)
 
 Per configuration and (model, sampler): full computes per run (real calls of the model's last block, forward
 hook; for every method), compute ratio (sampler evaluations / full computes), wall-time speed-up (median of
@@ -17,6 +20,7 @@ Writes ``benchmarks.csv``, ``benchmarks.md`` and ``pareto.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -33,56 +37,122 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent))  # taylor_core (pure PyTorch); last, so ComfyUI's own `nodes` module comes first
 import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
 import fidelity  # noqa: E402
 from demo_model import load_demo_model  # noqa: E402
 
 SETTINGS = {"euler": 30, "dpmpp_2m": 20}  # sampler -> steps
-LEVELS = ("residual", "output", "modules")
-COLUMNS = ["arch", "sampler", "steps", "method", "level", "interval", "max_order", "threshold", "label",
-           "full_mean", "compute_ratio", "speedup_median", "seconds_ref_median", "seconds_median", "psnr_db",
-           "psnr_min_db", "latent_psnr_db", "ssim", "cache_bytes", "peak_rss_growth_kib", "forecast_overhead",
-           "seeds", "timed_pairs"]
+PACK_GRID = ("output/newton:0,output/newton:1,output/newton:2,output/hermite:2,output/foca:1,output/spectral:1,"
+             "output/auto:1,residual/newton:1,residual/foca:1")
+PLANS = "2,3,4,5,6,7,8,x2,x2.5,x3,x3.75,x4.3,x5,x6"
+SPECTRUM_OWN = ((2.0, 0.25), (2.0, 0.75), (2.0, 1.5))  # Spectrum's own growing windows: (window, flex)
+WARMUP, TAIL = 3, 1
+COLUMNS = ["arch", "sampler", "steps", "method", "level", "forecaster", "interval", "target_speedup", "warmup",
+           "max_order",
+           "threshold", "label", "full_mean", "compute_ratio", "speedup_median", "seconds_ref_median",
+           "seconds_median", "psnr_db", "psnr_min_db", "latent_psnr_db", "ssim", "cache_bytes",
+           "peak_rss_growth_kib", "forecast_overhead", "seeds", "timed_pairs"]
 
 
 @dataclass(frozen=True)
 class Config:
-    """One method setting; ``make(model)`` returns the patched model (None = no cache)."""
+    """One method setting; ``make(model)`` returns the patched model (None = no cache). A plan is an ``interval``
+    or a ``target_speedup`` budget (the pack's ``BudgetSchedule``; a reference runs on the very same plan)."""
 
-    method: str  # none | taylorseer | cg_taylor | easycache | lazycache
+    method: str  # none | taylorseer | cg_taylor | reference | easycache | lazycache
     level: str = ""
     interval: int | None = None
     max_order: int | None = None
     threshold: float | None = None
     max_consecutive: int = 0  # the gate's cap on consecutive forecasts (0: none)
+    forecaster: str = ""  # taylorseer: the pack's predictor; reference: foca | hicache | spectrum
+    target_speedup: float = 0.0
+    spectrum_windows: tuple[float, float] | None = None  # reference spectrum on its own schedule: (window, flex)
+    warmup: int = WARMUP
+
+    @property
+    def plan_label(self) -> str:
+        warmup = f" warmup={self.warmup}" if self.warmup != WARMUP else ""
+        if self.spectrum_windows:
+            return f"own w={self.spectrum_windows[0]:g} f={self.spectrum_windows[1]:g}{warmup}"
+        return (f"x{self.target_speedup:g}" if self.target_speedup else f"N={self.interval}") + warmup
 
     @property
     def label(self) -> str:
         if self.method == "taylorseer":
-            return f"TaylorSeer {self.level} N={self.interval} O={self.max_order}"
+            return f"TaylorSeer {self.level} {self.forecaster or 'newton'} {self.plan_label} O={self.max_order}"
+        if self.method == "reference":
+            return f"reference {self.forecaster} {self.plan_label}"
         cap = f" cap={self.max_consecutive}" if self.max_consecutive else ""
-        return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}{cap}"
+        budget = f" {self.plan_label}" if self.target_speedup else ""
+        return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}{cap}{budget}"
+
+    def plan_for(self, num_steps: int) -> list[bool]:
+        """The full steps of this plan on a run of ``num_steps`` (the window spans the whole run)."""
+        import ref_runner
+
+        from taylor_core import make_schedule
+
+        if self.spectrum_windows:
+            return ref_runner.spectrum_plan(*self.spectrum_windows, warmup_steps=self.warmup)(num_steps)
+        schedule = make_schedule(self.interval or 1, self.target_speedup, self.warmup, TAIL, 0.0, 1.0)
+        return list(schedule.plan(num_steps, [True] * num_steps).full)
 
     def make(self, model):
         if self.method == "none":
             return model
         if self.method == "taylorseer":
-            return fidelity.taylorseer(model, self.interval, self.max_order, self.level)
+            return fidelity.taylorseer(model, self.interval or 1, self.max_order, self.level, self.warmup, TAIL,
+                                       forecaster=self.forecaster or "newton", target_speedup=self.target_speedup)
+        if self.method == "reference":
+            import ref_runner
+
+            return ref_runner.reference_cache(model, self.forecaster, self.plan_for)
         if self.method == "cg_taylor":
-            return fidelity.cg_gate(model, self.threshold, self.max_consecutive)
+            budget = {"target_speedup": self.target_speedup} if self.target_speedup else {}
+            return fidelity.cg_gate(model, self.threshold, self.max_consecutive, warmup=self.warmup, tail=TAIL,
+                                    **budget)
         import nodes
 
         node = nodes.NODE_CLASS_MAPPINGS["EasyCache" if self.method == "easycache" else "LazyCache"]
         return node.execute(model, self.threshold, 0.15, 0.95, False)[0]  # the node's defaults: 0.15 to 0.95
 
 
-def grid(taylorseer: list[tuple[str, int, int]], gate: list[float], peers: list[float]) -> list[Config]:
-    """The reference first, then TaylorSeer's (level, interval, order) settings, the gate's and the peers'
-    thresholds."""
+def plans(text: str) -> list[tuple[int | None, float]]:
+    """``--plans``: ``"6"`` an interval, ``"x3.75"`` a speed-up budget; as (interval, target_speedup) pairs."""
+    return [(None, float(p[1:])) if p.startswith("x") else (int(p), 0.0) for p in text.split(",") if p]
+
+
+def pack_settings(text: str) -> list[tuple[str, str, int]]:
+    """``--pack``: ``level/forecaster:order`` items as (level, forecaster, order)."""
+    items = []
+    for item in (i for i in text.split(",") if i):
+        level, rest = item.split("/")
+        name, order = rest.split(":")
+        items.append((level, name, int(order)))
+    return items
+
+
+def grid(pack: list[tuple[str, str, int]], plan_list: list[tuple[int | None, float]], references: list[str],
+         gate: list[float], gate_budgets: list[tuple[float, float]], peers: list[float],
+         warmup_pack: list[tuple[str, str, int]] = (), warmups: list[int] = ()) -> list[Config]:
+    """The reference run first, then the pack's (level, forecaster, order) settings on every plan (the
+    ``warmup_pack`` ones also with each of ``warmups`` on the budget plans), the published forecasters on the
+    same plans (and Spectrum on its own schedule), the gate's thresholds and its (threshold, budget) pairs, the
+    peers' thresholds."""
     configs = [Config("none")]
-    configs += [Config("taylorseer", level, n, o) for level, n, o in sorted(set(taylorseer), key=taylorseer.index)]
+    configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x)
+                for level, name, order in pack for n, x in plan_list]
+    configs += [Config("taylorseer", level, None, order, forecaster=name, target_speedup=x, warmup=w)
+                for level, name, order in warmup_pack for w in warmups for n, x in plan_list if x]
+    configs += [Config("reference", "output", n, forecaster=name, target_speedup=x)
+                for name in references for n, x in plan_list]
+    if "spectrum" in references:
+        configs += [Config("reference", "output", forecaster="spectrum", spectrum_windows=w) for w in SPECTRUM_OWN]
     configs += [Config("cg_taylor", "residual", threshold=t) for t in gate]
+    configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x) for t, x in gate_budgets]
     configs += [Config(m, threshold=t) for m in ("easycache", "lazycache") for t in peers]
     return configs
 
@@ -282,7 +352,8 @@ def measure(h: Harness, config: Config, sampler: str, steps: int, seeds: int, ti
                 if skipped_calls and full_calls else None)
     return {
         "arch": h.arch, "sampler": sampler, "steps": steps, "method": config.method, "level": config.level,
-        "interval": config.interval, "max_order": config.max_order, "threshold": config.threshold,
+        "forecaster": config.forecaster, "interval": config.interval, "target_speedup": config.target_speedup,
+        "warmup": config.warmup, "max_order": config.max_order, "threshold": config.threshold,
         "label": config.label, "full_mean": statistics.mean(fulls),
         "compute_ratio": evaluations / statistics.mean(fulls),
         "speedup_median": statistics.median(ref_s) / statistics.median(cfg_s) if timed else None,
@@ -327,16 +398,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="override every sampler's step count")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--timed", type=int, default=3, help="timed (reference, configuration) pairs")
-    parser.add_argument("--levels", default=",".join(LEVELS), help="TaylorSeer levels of the thin grid")
-    parser.add_argument("--thin-orders", default="0,1,2,3", help="orders of the thin grid (every setting)")
-    parser.add_argument("--thin-intervals", default="2,3,4,5,6,7", help="intervals of the thin grid")
-    parser.add_argument("--full-grid", default="",
-                        help="arch:sampler settings (comma-separated, or all) that also get --full-levels x "
-                             "--orders x --intervals")
-    parser.add_argument("--full-levels", default=",".join(LEVELS))
-    parser.add_argument("--orders", default="0,1,2,3")
-    parser.add_argument("--intervals", default="2,3,4,5,6,7")
+    parser.add_argument("--pack", default=PACK_GRID, help="the pack's settings: level/forecaster:order items")
+    parser.add_argument("--plans", default=PLANS, help="intervals (6) and speed-up budgets (x3.75) every pack "
+                        "setting and every reference runs on")
+    parser.add_argument("--references", default="foca,hicache,spectrum",
+                        help="published forecasters (demo/ref_*.py), at the output level")
     parser.add_argument("--gate", default="0.02,0.05,0.1,0.2,0.4", help="CG-Taylor thresholds")
+    parser.add_argument("--gate-budgets", default="2,2.5,3,3.75,4.3,5,6",
+                        help="CG-Taylor target_speedup budgets, at each --gate-budget-thresholds")
+    parser.add_argument("--gate-budget-thresholds", default="0.05,0.2")
+    parser.add_argument("--warmup-pack", default="output/foca:1,output/auto:1",
+                        help="pack settings also run with each --warmups on the budget plans")
+    parser.add_argument("--warmups", default="1,2")
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="the warm-up of every other configuration")
     parser.add_argument("--peers", default="0.02,0.05,0.1,0.2,0.35,0.6,1.0", help="EasyCache/LazyCache thresholds")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is; 1 is steadier on a "
                         "shared machine)")
@@ -346,17 +420,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--from-csv", type=Path, help="only rewrite benchmarks.md / pareto.png from this CSV (the "
                         "other arguments as in the run that wrote it, for the text)")
     parser.add_argument("--run-minutes", type=float, default=0.0, help="with --from-csv: the run's time, for the text")
+    parser.add_argument("--note", action="append", default=[], help="with --from-csv: a paragraph for the text "
+                        "(e.g. how the CSV was put together from several runs)")
     return parser.parse_args(argv)
 
 
 def notes(args: argparse.Namespace) -> tuple[str, ...]:
     """The grid, in words, for ``benchmarks.md``."""
-    full = (f"; on {args.full_grid} also levels {args.full_levels} x orders {args.orders} x intervals "
-            f"{args.intervals}" if args.full_grid else "")
-    return (f"TaylorSeer grid: levels {args.levels} x orders {args.thin_orders} x intervals {args.thin_intervals}"
-            f"{full}; warmup 3, tail 1, clock step. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
-            f"first_block_order 2, warmup 3, tail 1, no cap). EasyCache / LazyCache reuse_threshold "
-            f"{args.peers or 'none'} (start 0.15, end 0.95: the nodes' defaults).",)
+    return (f"Pack settings (level/forecaster:order) {args.pack} on plans {args.plans} (N = interval, x = "
+            f"target_speedup budget); warmup {WARMUP}, tail {TAIL}, clock step. References (their own code, "
+            f"`demo/ref_*.py`, output level, on the same plans; Spectrum also on its own growing windows "
+            f"{SPECTRUM_OWN}): {args.references or 'none'}. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
+            f"first_block_order 2, no cap); with budgets {args.gate_budgets or 'none'} at thresholds "
+            f"{args.gate_budget_thresholds}. Warm-up variants: {args.warmup_pack or 'none'} with warmup "
+            f"{args.warmups or 'none'} on the budget plans. "
+            f"EasyCache / LazyCache reuse_threshold {args.peers or 'none'} (start 0.15, end 0.95: the nodes' "
+            "defaults).", *("\n" + note for note in args.note))
 
 
 def sweep(args: argparse.Namespace) -> list[dict]:
@@ -364,12 +443,13 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     import comfy.utils
     from tqdm import tqdm
 
-    thin_ts = [(level, n, o) for level in args.levels.split(",") if level for n in ints(args.thin_intervals)
-               for o in ints(args.thin_orders)]
-    full_ts = [(level, n, o) for level in args.full_levels.split(",") if level for n in ints(args.intervals)
-               for o in ints(args.orders)]
-    thin = grid(thin_ts, floats(args.gate), floats(args.peers))
-    full = grid(full_ts + thin_ts, floats(args.gate), floats(args.peers))
+    references = [r for r in args.references.split(",") if r]
+    gate_budgets = [(t, x) for t in floats(args.gate_budget_thresholds) for x in floats(args.gate_budgets)]
+    configs = grid(pack_settings(args.pack), plans(args.plans), references, floats(args.gate), gate_budgets,
+                   floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups))
+    if args.warmup != WARMUP:
+        configs = [dataclasses.replace(c, warmup=args.warmup) if c.method != "none" and c.warmup == WARMUP else c
+                   for c in configs]
     rows: list[dict] = []
     bars = comfy.utils.PROGRESS_BAR_ENABLED
     comfy.utils.set_progress_bar_enabled(False)  # ComfyUI's per-sampling bars; ours stay
@@ -381,9 +461,8 @@ def sweep(args: argparse.Namespace) -> list[dict]:
             h = Harness(arch)
             try:
                 for sampler in args.samplers.split(","):
-                    whole = args.full_grid == "all" or f"{arch}:{sampler}" in args.full_grid.split(",")
-                    rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], full if whole else thin,
-                                        args.seeds, args.timed, tqdm)
+                    rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], configs, args.seeds,
+                                        args.timed, tqdm)
                     args.out.mkdir(parents=True, exist_ok=True)
                     # after every setting: partial results survive
                     benchmark_report.write_csv(rows, args.out / "benchmarks.csv", COLUMNS)
@@ -398,8 +477,8 @@ def sweep(args: argparse.Namespace) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     given = list(argv if argv is not None else sys.argv[1:])
-    for option in ("--from-csv", "--run-minutes"):  # the command of the run itself
-        if option in given:
+    for option in ("--from-csv", "--run-minutes", "--note"):  # the command of the run itself
+        while option in given:
             i = given.index(option)
             given[i:i + 2] = []
     command = "python demo/benchmark.py " + " ".join(given)

@@ -7,19 +7,61 @@ import statistics
 import time
 from pathlib import Path
 
-CURVES = {  # curve name -> (method, level); TaylorSeer: every order and interval of the level
-    "TaylorSeer residual": ("taylorseer", "residual"),
-    "TaylorSeer output": ("taylorseer", "output"),
-    "TaylorSeer modules": ("taylorseer", "modules"),
-    "CG-Taylor": ("cg_taylor", None),
-    "EasyCache": ("easycache", None),
-    "LazyCache": ("lazycache", None),
+PACK_DEFAULT = ("output", "newton", 1)
+"""The pack's default (level, forecaster, order): ``ForecastConfig``'s, checked by the tests."""
+BUDGET_WARMUP = 1
+"""The warm-up the nodes' auto ``warmup_steps`` gives with a budget (``nodes/config.py``), checked by the tests."""
+TARGET_BUDGETS = (2.5, 3.75, 5.0)
+WARMUP = 3  # the benchmark's warm-up, unless a row says otherwise
+TODAY_RATIO = 3.75  # the 5x target is measured against today's best Taylor setting at this compute ratio
+
+
+def is_budget(row: dict) -> bool:
+    return bool(row.get("target_speedup"))
+
+
+def pack(level: str, forecaster: str | None = None, budget: bool | None = None):
+    """A row filter: TaylorSeer Apply at ``level`` (with ``forecaster``; budgets only / intervals only)."""
+    return lambda r: (r["method"] == "taylorseer" and r["level"] == level
+                      and forecaster in (None, r["forecaster"] or "newton")
+                      and budget in (None, is_budget(r)))
+
+
+def published(r: dict) -> bool:
+    """A reference as published: today's Taylor orders 0-2 (the pack's newton at output on fixed intervals),
+    FoCa and HiCache on fixed intervals, Spectrum on fixed intervals or its own growing windows."""
+    if r["method"] == "taylorseer":
+        return r["level"] == "output" and (r["forecaster"] or "newton") == "newton" and not is_budget(r) \
+            and r["max_order"] <= 2
+    return r["method"] == "reference" and not is_budget(r)
+
+
+def on_budget_plans(r: dict) -> bool:
+    """A reference on the pack's budget plans (isolates the predictor from the schedule)."""
+    return (r["method"] == "reference" or pack("output", "newton")(r)) and is_budget(r)
+
+
+CURVES = {  # curve name -> row filter (within one setting)
+    "Taylor today (newton O0-2, intervals)": lambda r: published(r) and r["method"] == "taylorseer",
+    "pack output newton budget": pack("output", "newton", True),
+    "pack output hermite budget": pack("output", "hermite", True),
+    "pack output foca budget": pack("output", "foca", True),
+    "pack output spectral budget": pack("output", "spectral", True),
+    "pack output auto budget": pack("output", "auto", True),
+    "pack residual budget": pack("residual", None, True),
+    "reference FoCa (intervals)": lambda r: published(r) and r["forecaster"] == "foca" and r["method"] == "reference",
+    "reference HiCache (intervals)": lambda r: published(r) and r["forecaster"] == "hicache",
+    "reference Spectrum (intervals, own)": lambda r: published(r) and r["forecaster"] == "spectrum",
+    "CG-Taylor": lambda r: r["method"] == "cg_taylor" and not is_budget(r),
+    "CG-Taylor budget": lambda r: r["method"] == "cg_taylor" and is_budget(r),
+    "EasyCache": lambda r: r["method"] == "easycache",
+    "LazyCache": lambda r: r["method"] == "lazycache",
 }
 PEERS = ("EasyCache", "LazyCache")
 X_AXES = {"speedup_median": "wall-time speed-up", "compute_ratio": "compute ratio"}
 
 
-TEXT_COLUMNS = ("arch", "sampler", "method", "level", "label")
+TEXT_COLUMNS = ("arch", "sampler", "method", "level", "forecaster", "label")
 GPU_BEGIN, GPU_END = "<!-- GPU section: written by demo/gpu_benchmark.py -->", "<!-- end of GPU section -->"
 
 
@@ -40,7 +82,7 @@ def splice_gpu_section(path: Path, section: str) -> None:
 
 
 def read_csv(path: Path, text_columns: tuple[str, ...] = TEXT_COLUMNS,
-             int_columns: tuple[str, ...] = ("steps", "seeds", "timed_pairs")) -> list[dict]:
+             int_columns: tuple[str, ...] = ("steps", "seeds", "timed_pairs", "warmup")) -> list[dict]:
     """Rows of a CSV written by ``write_csv`` back as dicts: ``text_columns`` as str, ``int_columns`` as int, the
     rest float or None (empty cell), like the benchmark's own rows."""
     import csv
@@ -71,10 +113,12 @@ def settings(rows: list[dict]) -> list[tuple[str, str, int]]:
     return list(dict.fromkeys((r["arch"], r["sampler"], r["steps"]) for r in rows))
 
 
+def in_setting(rows: list[dict], setting: tuple) -> list[dict]:
+    return [r for r in rows if (r["arch"], r["sampler"], r["steps"]) == setting]
+
+
 def curve_rows(rows: list[dict], setting: tuple, curve: str) -> list[dict]:
-    method, level = CURVES[curve]
-    return [r for r in rows if (r["arch"], r["sampler"], r["steps"]) == setting and r["method"] == method
-            and (level is None or r["level"] == level)]
+    return [r for r in in_setting(rows, setting) if CURVES[curve](r)]
 
 
 def frontier(points: list[dict], x: str) -> list[dict]:
@@ -122,15 +166,90 @@ def row_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def best_per_interval(rows: list[dict]) -> list[dict]:
-    """TaylorSeer: per (level, interval), the order with the highest PSNR."""
-    groups: dict = {}
-    for r in rows:
-        if r["method"] == "taylorseer":
-            key = (r["level"], r["interval"])
-            if key not in groups or r["psnr_db"] > groups[key]["psnr_db"]:
-                groups[key] = r
-    return [groups[k] for k in sorted(groups, key=lambda k: (list(CURVES).index(f"TaylorSeer {k[0]}"), k[1]))]
+def plan_key(r: dict) -> tuple:
+    return (r["interval"] if not is_budget(r) else None, r["target_speedup"] or 0.0)
+
+
+def plan_name(r: dict) -> str:
+    return f"x{r['target_speedup']:g}" if is_budget(r) else f"N={int(r['interval'])}"
+
+
+def column_of(r: dict) -> str | None:
+    """The plan matrix's column of a pack or reference row on an interval or budget plan (None: not in it)."""
+    warmup = f" w{int(r['warmup'])}" if r.get("warmup") not in (None, WARMUP) else ""
+    if r["method"] == "taylorseer":
+        return f"{r['level']} {r['forecaster'] or 'newton'} O{int(r['max_order'])}{warmup}"
+    if r["method"] == "reference" and (r["interval"] is not None or is_budget(r)):
+        return f"ref {r['forecaster']}{warmup}"
+    return None
+
+
+def plan_matrix(group: list[dict]) -> list[str]:
+    """PSNR (dB) per plan (rows: intervals, then budgets) and forecaster (columns), one (model, sampler)."""
+    cells: dict = {}
+    plans: dict = {}
+    for r in group:
+        column = column_of(r)
+        if column is not None:
+            cells[(plan_key(r), column)] = r
+            plans.setdefault(plan_key(r), r)
+    columns = list(dict.fromkeys(column_of(r) for r in group if column_of(r) is not None))
+    lines = [f"| plan | full / run | compute ratio | {' | '.join(columns)} |", "|---" * (len(columns) + 3) + "|"]
+    for key, first in plans.items():
+        best = max((cells[(key, c)]["psnr_db"] for c in columns if (key, c) in cells), default=None)
+        values = [cells.get((key, c)) for c in columns]
+        text = [("**" + fmt(v["psnr_db"]) + "**" if v["psnr_db"] == best else fmt(v["psnr_db"])) if v else "n/a"
+                for v in values]
+        lines.append(f"| {plan_name(first)} | {fmt(first['full_mean'], 1)} | {fmt(first['compute_ratio'])}x | "
+                     + " | ".join(text) + " |")
+    return lines
+
+
+def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> list[dict]:
+    """Per target budget: the pack default's row, the best published reference computing no more (ratio at
+    least the default's), the best reference on the very same plan, and the margins; plus the 5x check against
+    today's best Taylor setting at ``TODAY_RATIO``."""
+    group = in_setting(rows, setting)
+    level, forecaster, order = default
+    today = frontier([r for r in group if published(r) and r["method"] == "taylorseer"], "compute_ratio")
+    today_value = psnr_at(today, "compute_ratio", TODAY_RATIO)
+    out = []
+    for x in TARGET_BUDGETS:
+        mine = [r for r in group if pack(level, forecaster, True)(r) and r["max_order"] == order
+                and r["target_speedup"] == x and r["warmup"] == BUDGET_WARMUP]
+        if not mine:
+            continue
+        r = mine[0]
+        ratio = r["compute_ratio"]
+        published_best = max((p for p in group if published(p) and p["compute_ratio"] >= ratio - 1e-9),
+                             key=lambda p: p["psnr_db"], default=None)
+        same_plan = max((p for p in group if on_budget_plans(p) and p["target_speedup"] == x
+                         and p["warmup"] == r["warmup"] and p is not r), key=lambda p: p["psnr_db"], default=None)
+        rivals = [p["psnr_db"] for p in (published_best, same_plan) if p is not None]
+        out.append({"budget": x, "row": r, "published": published_best, "same_plan": same_plan,
+                    "margin": r["psnr_db"] - max(rivals) if rivals else None,
+                    "today": today_value if x == 5.0 else None})
+    return out
+
+
+def target_lines(rows: list[dict], default: tuple = PACK_DEFAULT) -> list[str]:
+    """The issue's targets, one line per (setting, budget)."""
+    lines = ["| model | sampler | budget | default: ratio, PSNR dB | best published reference computing no more | "
+             "best reference on the same plan | margin dB (>= 2?) | today's best Taylor at 3.75x |",
+             "|---|---|---|---|---|---|---|---|"]
+    for setting in settings(rows):
+        for t in targets(rows, setting, default):
+            r, pub, same = t["row"], t["published"], t["same_plan"]
+
+            def show(p):
+                return "n/a" if p is None else f"{p['label']}: {fmt(p['psnr_db'])} ({fmt(p['compute_ratio'])}x)"
+
+            margin = "n/a" if t["margin"] is None else f"{t['margin']:+.2f} ({'yes' if t['margin'] >= 2 else 'no'})"
+            today = "" if t["today"] is None else (
+                f"{fmt(t['today'])} ({'met' if r['psnr_db'] >= t['today'] else 'missed'} at 5x)")
+            lines.append(f"| {setting[0]} | {setting[1]} | x{t['budget']:g} | {fmt(r['compute_ratio'])}x, "
+                         f"{fmt(r['psnr_db'])} | {show(pub)} | {show(same)} | {margin} | {today} |")
+    return lines
 
 
 def comparison(rows: list[dict], setting: tuple, x: str) -> tuple[list[str], list[str], list[str]]:
@@ -140,7 +259,7 @@ def comparison(rows: list[dict], setting: tuple, x: str) -> tuple[list[str], lis
              "|---|---|---|---|---|"]
     above, below = [], []
     for curve in CURVES:
-        if curve in PEERS:
+        if curve in PEERS or not (curve.startswith("pack") or curve.startswith("CG")):
             continue
         for r in frontier(curve_rows(rows, setting, curve), x):
             peer_values = [psnr_at(fronts[p], x, r[x]) for p in PEERS]
@@ -155,14 +274,16 @@ def comparison(rows: list[dict], setting: tuple, x: str) -> tuple[list[str], lis
 
 
 def overhead_lines(rows: list[dict]) -> list[str]:
-    lines = ["| model | sampler | method / level | forecast overhead (median over configurations) | configurations |",
-             "|---|---|---|---|---|"]
+    lines = ["| model | sampler | method / level / forecaster | forecast overhead (median over configurations) | "
+             "configurations |", "|---|---|---|---|---|"]
     groups: dict = {}
     for r in rows:
         if r["forecast_overhead"] is not None:
-            groups.setdefault((r["arch"], r["sampler"], r["method"], r["level"]), []).append(r["forecast_overhead"])
-    for (arch, sampler, method, level), values in groups.items():
-        lines.append(f"| {arch} | {sampler} | {method} {level} | {statistics.median(values):.3f} | {len(values)} |")
+            key = (r["arch"], r["sampler"], r["method"], r["level"], r.get("forecaster") or "")
+            groups.setdefault(key, []).append(r["forecast_overhead"])
+    for (arch, sampler, method, level, forecaster), values in groups.items():
+        lines.append(f"| {arch} | {sampler} | {' '.join(v for v in (method, level, forecaster) if v)} | "
+                     f"{statistics.median(values):.3f} | {len(values)} |")
     return lines
 
 
@@ -178,12 +299,13 @@ def plot(rows: list[dict], path: Path) -> None:
     for i, setting in enumerate(groups):
         for j, x in enumerate(X_AXES):
             ax = axes[i][j]
+            colors = plt.get_cmap("tab20")
             for k, curve in enumerate(CURVES):
                 points = [r for r in curve_rows(rows, setting, curve)
                           if r[x] is not None and math.isfinite(r["psnr_db"])]
                 if not points:
                     continue
-                color = f"C{k}"
+                color = colors(k % 20)
                 ax.scatter([p[x] for p in points], [p["psnr_db"] for p in points], s=8, alpha=0.3, color=color)
                 front = frontier(points, x)
                 ax.plot([p[x] for p in front], [p["psnr_db"] for p in front], "-o", ms=3, color=color, label=curve)
@@ -203,6 +325,10 @@ MEASURED = """How it is measured (`demo/benchmark.py`):
   `flux` (tiny Flux.1-dev, hidden 128, 2 double + 2 single blocks; ComfyUI's detection reads every size but the
   head count and rope axes, so those two come from the file's recipe: `demo/demo_model.py`). Real KSampler node,
   cfg 4, scheduler simple, 2 images of one digit per run, digit = seed mod 10.
+- References: FoCa, HiCache and Spectrum as published, each in its own module (`demo/ref_foca.py`,
+  `ref_hicache.py`, `ref_spectrum.py`, citing the paper and formula), run inside the same KSampler runs by
+  `demo/ref_runner.py` (an APPLY_MODEL wrapper forecasting the model output, per conditioning batch, on the integer
+  step clock) on the very plans the pack runs (the same full steps), and Spectrum also on its own growing windows.
 - Full computes: real calls of the model's last block (forward hook), for every method; compute ratio = sampler
   evaluations / full computes. PSNR (dB, peak 1) of the decoded 128x128 images against the uncached run of the
   same seed: of the mean squared error over seeds (finite unless every seed is exact; the worst seed's in
@@ -234,7 +360,8 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
     out.mkdir(parents=True, exist_ok=True)
     first = rows[0]
     text = [
-        "# Benchmarks (CPU): TaylorSeer / CG-Taylor against ComfyUI's EasyCache and LazyCache", "",
+        "# Benchmarks (CPU): the pack's forecasters and budgets against FoCa, HiCache, Spectrum, EasyCache and "
+        "LazyCache", "",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {machine}. torch threads: {threads}. "
         f"Run time: {seconds / 60:.1f} min. Command (host Python, repository root):", "",
         f"```bash\n{command}\n```", "",
@@ -243,18 +370,35 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
         "explained in `demo/benchmark.py`; every number is also in `benchmarks.csv`.", "", *notes, "",
         MEASURED, "![Pareto](pareto.png)", ""]
     for setting in settings(rows):
-        group = [r for r in rows if (r["arch"], r["sampler"], r["steps"]) == setting]
+        group = in_setting(rows, setting)
         text += [f"## {setting[0]}, {setting[1]}, {setting[2]} steps", "",
-                 "TaylorSeer: best order per level and interval (all orders in the CSV); the gate and the peers: "
-                 "every threshold.", ""]
-        text += row_table([r for r in group if r["method"] == "none"] + best_per_interval(group)
-                          + [r for r in group if r["method"] not in ("none", "taylorseer")])
+                 "PSNR dB of every forecaster (columns: the pack's level, forecaster and order; `ref`: the published "
+                 "forecasters, `demo/ref_*.py`) on every plan (N = interval, x = target_speedup budget; the same "
+                 "plan computes the same steps for every column); the row's best in bold. Every other column is "
+                 "in the CSV.", ""]
+        text += [f"Warm-up {WARMUP} (TaylorSeer's), every plan:", ""] + plan_matrix(
+            [r for r in group if r.get("warmup") in (None, WARMUP)])
+        other = [r for r in group if r.get("warmup") not in (None, WARMUP)]
+        if other:
+            text += ["", "Other warm-ups (`wN`: warmup_steps N), budget plans:", ""] + plan_matrix(other)
+        text += ["", "Spectrum on its own schedule, the gate and the peers:", ""]
+        text += row_table([r for r in group if r["method"] == "none" or (r["method"] not in ("taylorseer",)
+                                                                         and column_of(r) is None)])
         for x in X_AXES:
             lines, above, below = comparison(rows, setting, x)
             text += ["", f"Pack frontier against the peers' frontiers at equal {X_AXES[x]}:", ""] + lines
             text += ["", f"- Above every peer curve that reaches the same {X_AXES[x]}: " + ("; ".join(above) or "none"),
                      f"- Below a peer curve at the same {X_AXES[x]}: " + ("; ".join(below) or "none")]
         text.append("")
+    text += ["## Targets", "",
+             f"The pack's default ({' / '.join(map(str, PACK_DEFAULT))}: level, forecaster, order; warm-up "
+             f"{BUDGET_WARMUP}, the auto warm-up with a budget) on the budgets "
+             f"{', '.join(f'x{b:g}' for b in TARGET_BUDGETS)} against the references: published = today's Taylor "
+             "orders 0-2 (newton at output, fixed intervals), FoCa and HiCache on fixed intervals, Spectrum on "
+             "fixed intervals or its own windows, the best of those that compute no more than the default; same "
+             "plan = the references (and newton orders 0-2) on the default's very plan. Margin: the default's PSNR "
+             "minus the better of the two.", ""]
+    text += target_lines(rows) + [""]
     text += ["## Forecast overhead", "",
              "Median time of a model call whose last block did not run over the median time of one where it ran "
              "(outermost APPLY_MODEL wrapper; LazyCache skips whole evaluations before the model call: n/a).", ""]

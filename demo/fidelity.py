@@ -126,15 +126,17 @@ class Bench:
 
 
 def taylorseer(model, interval: int, max_order: int, level: str = "residual", warmup: int = 3, tail: int = 1,
-               clock: str = "step"):
+               clock: str = "step", **optional):
+    """TaylorSeer Apply on ``model``; ``optional``: its optional inputs by name (forecaster, target_speedup...)."""
     return comfy_env.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, 0.0, 1.0, level, clock,
-                              "auto")[0]
+                              "auto", **optional)[0]
 
 
 def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 2,
-            warmup: int = 3, tail: int = 1, clock: str = "step", error_budget: str = "accumulated"):
+            warmup: int = 3, tail: int = 1, clock: str = "step", error_budget: str = "accumulated", **optional):
+    """CG-Taylor Gate on ``model``; ``optional``: its other optional inputs by name."""
     return comfy_env.run_node("CGTaylorGate", model, threshold, max_order, first_block_order, warmup, tail, 0.0,
-                              1.0, max_consecutive, clock, "auto", error_budget=error_budget)[0]
+                              1.0, max_consecutive, clock, "auto", error_budget=error_budget, **optional)[0]
 
 
 def match_threshold(bench: Bench, case: Case, target_full: int, make: Callable[[float], object],

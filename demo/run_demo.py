@@ -116,8 +116,10 @@ def main() -> None:
         comfy_host.stop(args.port)
 
     ts = accelerated[next(k for k, v in accelerated.items() if v["class_type"] == "TaylorSeerApply")]["inputs"]
-    print(f"\nTaylorSeer demo: {WORKFLOW.name} on a real ComfyUI server (CPU); level {ts['level']}, interval "
-          f"{ts['interval']}, max_order {ts['max_order']}, warmup {ts['warmup_steps']}, tail {ts['tail_steps']}")
+    plan = (f"target_speedup {ts['target_speedup']:g}" if ts.get("target_speedup") else f"interval {ts['interval']}")
+    print(f"\nTaylorSeer demo: {WORKFLOW.name} on a real ComfyUI server (CPU); level {ts['level']}, {plan}, "
+          f"forecaster {ts.get('forecaster', 'newton')}, max_order {ts['max_order']}, warmup {ts['warmup_steps']}, "
+          f"tail {ts['tail_steps']}")
     print(f"{'seed':>4}  {'baseline s':>10}  {'taylorseer s':>12}  {'speed-up':>8}  {'full/steps':>10}  {'PSNR dB':>7}")
     for seed, base_s, fast_s, steps, full, _ratio, value in rows:
         print(f"{seed:>4}  {base_s:>10.3f}  {fast_s:>12.3f}  {base_s / fast_s:>7.2f}x  {full:>4}/{steps:<5}  "

@@ -15,6 +15,7 @@ from .inputs import (
     forecaster_input,
     order_input,
     storage_inputs,
+    target_speedup_input,
     validation_result,
     window_inputs,
 )
@@ -59,6 +60,7 @@ class CGTaylorGate(io.ComfyNode):
                                "(the CG-Taylor paper's rule)."),
                 factor_dtype_input(),
                 forecaster_input(),
+                target_speedup_input(gate=True),
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
@@ -68,7 +70,8 @@ class CGTaylorGate(io.ComfyNode):
     def validate_inputs(cls, max_order: int | None = None, first_block_order: int | None = None,
                         max_consecutive: int | None = None, warmup_steps: int | None = None,
                         tail_steps: int | None = None, start_percent: float | None = None,
-                        end_percent: float | None = None, forecaster: str | None = DEFAULTS.forecaster) -> bool | str:
+                        end_percent: float | None = None, forecaster: str | None = DEFAULTS.forecaster,
+                        target_speedup: float | None = DEFAULTS.target_speedup) -> bool | str:
         """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
         checks no V3 combo's value itself)."""
         values = {k: v for k, v in locals().items() if k != "cls"}
@@ -78,11 +81,12 @@ class CGTaylorGate(io.ComfyNode):
     def execute(cls, model, threshold: float, max_order: int, first_block_order: int, warmup_steps: int,
                 tail_steps: int, start_percent: float, end_percent: float, max_consecutive: int, clock: str,
                 cache_device: str, factor_dtype: str = DEFAULTS.factor_dtype,
-                error_budget: str = GATE_DEFAULTS.error_budget, forecaster: str = DEFAULTS.forecaster) -> io.NodeOutput:
+                error_budget: str = GATE_DEFAULTS.error_budget, forecaster: str = DEFAULTS.forecaster,
+                target_speedup: float = DEFAULTS.target_speedup) -> io.NodeOutput:
         config = ForecastConfig(max_order=max_order, warmup_steps=warmup_steps, tail_steps=tail_steps,
                                 start_percent=start_percent, end_percent=end_percent, level="residual",
                                 clock=clock, cache_device=cache_device, factor_dtype=factor_dtype,
                                 gate_threshold=threshold, first_block_order=first_block_order,
                                 max_consecutive=max_consecutive, error_budget=error_budget, forecaster=forecaster,
-                                node_id=cls.hidden.unique_id)
+                                target_speedup=target_speedup, node_id=cls.hidden.unique_id)
         return io.NodeOutput(apply_forecasting(model, config))

@@ -20,6 +20,10 @@ CLOCKS = ("sigma", "step")
 CACHE_DEVICES = ("auto", "cpu")
 FACTOR_DTYPES = ("float32", "model")
 MAX_ORDER = 4
+AUTO_WARMUP = -1
+INTERVAL_WARMUP, BUDGET_WARMUP = 3, 1
+"""``warmup_steps`` auto: TaylorSeer's 3 with an interval (or the gate alone); 1 with a speed-up budget, measured
+closer at every budget on both demo models and samplers (docs/benchmarks.md: warm-up 1 against 2 and 3)."""
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,15 @@ class ForecastConfig:
     forecast of order ``first_block_order``, forecasting at most ``max_consecutive`` steps in a row, the
     probe errors counted per step or accumulated over a run of forecasts (``error_budget``).
     ``target_speedup`` 0: one full step every ``interval``; >= 1: a speed-up budget (``BudgetSchedule``,
-    ``interval`` unused; not with the gate). ``forecaster`` names the predictor of every cached feature (a key
+    ``interval`` unused; with the gate, the gate places the budget's full steps: ``budget_schedule``).
+    ``warmup_steps`` -1 (auto) becomes 3 with an interval, 1 with a budget (``AUTO_WARMUP``).
+    ``forecaster`` names the predictor of every cached feature (a key
     of ``taylor_core.PREDICTORS``).
     """
 
     interval: int = 4
     max_order: int = 1
-    warmup_steps: int = 3
+    warmup_steps: int = AUTO_WARMUP  # resolved at construction: see AUTO_WARMUP
     tail_steps: int = 1
     start_percent: float = 0.0
     end_percent: float = 1.0
@@ -54,6 +60,10 @@ class ForecastConfig:
     node_id: str | None = field(default=None, compare=False)
     """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
 
+    def __post_init__(self) -> None:
+        if self.warmup_steps == AUTO_WARMUP:
+            object.__setattr__(self, "warmup_steps", BUDGET_WARMUP if self.target_speedup else INTERVAL_WARMUP)
+
     @property
     def schedule(self) -> FixedIntervalSchedule | BudgetSchedule:
         """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
@@ -61,6 +71,14 @@ class ForecastConfig:
             return forced_full_schedule(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
         return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
                              self.start_percent, self.end_percent)
+
+    @property
+    def budget_schedule(self) -> BudgetSchedule | None:
+        """The gate's speed-up budget (``taylor_core.pacing``), None without one or without the gate."""
+        if self.gate is None or not self.target_speedup:
+            return None
+        return BudgetSchedule(self.target_speedup, self.warmup_steps, self.tail_steps, self.start_percent,
+                              self.end_percent)
 
     @property
     def gate(self) -> ConfidenceGate | None:
@@ -81,6 +99,8 @@ class ForecastConfig:
     def validate(self) -> None:
         """Raise ValueError with an actionable message on any out-of-range or unknown setting."""
         self.schedule.validate()
+        if self.budget_schedule is not None:
+            self.budget_schedule.validate()
         for name, order in (("max_order", self.max_order), ("first_block_order", self.first_block_order)):
             if not 0 <= order <= MAX_ORDER:
                 raise ValueError(f"{name} ({order}) must be between 0 and {MAX_ORDER}")
@@ -97,7 +117,8 @@ class ForecastConfig:
         decider = (f"interval {self.interval}" if self.gate is None and not self.target_speedup else
                    f"target_speedup {self.target_speedup:g}" if self.gate is None else
                    f"gate threshold {self.gate_threshold:g}, first_block_order {self.first_block_order}, "
-                   f"max_consecutive {self.max_consecutive}, error_budget {self.error_budget}")
+                   f"max_consecutive {self.max_consecutive}, error_budget {self.error_budget}"
+                   + (f", target_speedup {self.target_speedup:g}" if self.target_speedup else ""))
         return (f"{decider}, max_order {self.max_order}, warmup {self.warmup_steps}, "
                 f"tail {self.tail_steps}, window {self.start_percent:g}-{self.end_percent:g}, "
                 f"clock {self.clock}, forecaster {self.forecaster}, cache {self.cache_device}/{self.factor_dtype}")

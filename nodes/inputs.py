@@ -14,7 +14,17 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..taylor_core import MAX_TARGET_SPEEDUP, PREDICTORS
-from .config import CACHE_DEVICES, CLOCKS, FACTOR_DTYPES, MAX_ORDER, ForecastConfig
+from ..taylor_core.pacing import DEFAULT_SLACK
+from .config import (
+    AUTO_WARMUP,
+    BUDGET_WARMUP,
+    CACHE_DEVICES,
+    CLOCKS,
+    FACTOR_DTYPES,
+    INTERVAL_WARMUP,
+    MAX_ORDER,
+    ForecastConfig,
+)
 
 DEFAULTS = ForecastConfig()
 
@@ -27,8 +37,10 @@ def window_inputs() -> list[io.Input]:
     """warmup_steps, tail_steps, start_percent, end_percent."""
     d = DEFAULTS
     return [
-        io.Int.Input("warmup_steps", default=d.warmup_steps, min=0, max=100,
-                     tooltip="The first N steps are always computed (they fix the composition)."),
+        io.Int.Input("warmup_steps", default=AUTO_WARMUP, min=AUTO_WARMUP, max=100,
+                     tooltip="The first N steps are always computed (they fix the composition). -1 = auto: "
+                     f"{INTERVAL_WARMUP} with an interval (TaylorSeer's), {BUDGET_WARMUP} with a target_speedup "
+                     "(measured closer: the budget places the early computes itself)."),
         io.Int.Input("tail_steps", default=d.tail_steps, min=0, max=100,
                      tooltip="The last N steps are always computed (they fix fine detail)."),
         io.Float.Input("start_percent", default=d.start_percent, min=0.0, max=1.0, step=0.01,
@@ -63,21 +75,29 @@ def forecaster_input() -> io.Combo.Input:
     """The optional predictor choice both forecasting nodes share (appended: saved graphs keep loading)."""
     return io.Combo.Input("forecaster", options=list(PREDICTORS), default=DEFAULTS.forecaster, optional=True,
                           tooltip="How a skipped step is forecast from the full steps. newton: TaylorSeer's Taylor "
-                          "series (max_order + 1 copies of each feature). hermite: HiCache's scaled Hermite "
-                          "series (same memory; damps the orders >= 2). foca: FoCa's predictor-corrector, "
-                          "damped after 3 steps (up to 4 copies). spectral: Spectrum's Chebyshev fit over the "
-                          "last 10 full steps blended with newton (10 copies: the memory-heavy one). auto: "
-                          "foca or newton, whichever forecast the last full steps better (both held).")
+                          "series (max_order + 1 copies of each feature; the closest measured with a "
+                          "target_speedup). hermite: HiCache's scaled Hermite series as published (s = 0.5 on the "
+                          "step axis: halves the slope, damps the higher orders; same memory). foca: FoCa's "
+                          "predictor-corrector, damped after 3 steps (up to 4 copies). spectral: Spectrum's "
+                          "Chebyshev fit over the last 10 full steps blended with newton (10 copies: the "
+                          "memory-heavy one). auto: foca or newton, whichever forecast the last full steps better "
+                          "(both held).")
 
 
-def target_speedup_input() -> io.Float.Input:
-    """TaylorSeer Apply's optional speed-up budget (0 keeps ``interval``)."""
+def target_speedup_input(gate: bool = False) -> io.Float.Input:
+    """The optional speed-up budget of TaylorSeer Apply (0 keeps ``interval``) or of the gate (0: the threshold
+    alone decides)."""
+    zero = "the threshold alone decides" if gate else "use interval"
+    where = (f"the gate's probe runs each early or late, at most {DEFAULT_SLACK} steps from where the budget's map "
+             "has it"
+             if gate else "placed more densely toward the end (measured closer to the uncached image)")
     return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=0.0, max=MAX_TARGET_SPEEDUP,
-                          step=0.05, optional=True, tooltip="0 = use interval. Otherwise a speed-up budget: "
-                          "round(steps / target_speedup) steps are computed in full, placed more densely toward "
-                          "the end (measured closer to the uncached image); step 0, the warm-up, the tail and "
-                          "the steps outside the window count against it (a budget they exceed is logged and "
-                          "those steps alone are computed). 1 = every step computed; values below 1 are refused.")
+                          step=0.05, optional=True, tooltip=f"0 = {zero}. Otherwise a speed-up budget: "
+                          "round(steps / target_speedup) steps are "
+                          "computed in full, "
+                          f"{where}; step 0, the warm-up, the tail and the steps outside the window count against "
+                          "it (a budget they exceed is logged and those steps alone are computed). 1 = every step "
+                          "computed; values below 1 are refused.")
 
 
 def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..taylor_core.stats import format_bytes
+from .block_hooks import ACTIVE_PASS, BlockFn, ForecastUnavailable, checked_forecast
 from .families import FamilySpec, StackLayout, resolve_layout
 from .module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
-from .residual import ACTIVE_PASS, BlockFn, ForecastUnavailable, checked_forecast
 from .run_state import FORECAST, CallPlan, RunState
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from .block_hooks import install_block_replacements
 from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
 from .families import family_of, no_adapter_reason
 from .module_level import unsupported_blocks
-from .residual import install_block_replacements
 from .run_state import LOG_PREFIX
 from .wrappers import install_wrappers
 

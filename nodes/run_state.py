@@ -31,12 +31,14 @@ from ..taylor_core import (
     RunStats,
     StepPlan,
     decide,
+    fall_back,
     locate_step,
     relative_l1,
     run_options,
     time_coordinate,
     window_flags,
 )
+from ..taylor_core.pacing import BudgetPacer
 from .config import ForecastConfig
 
 RUN_KEY = "taylor_forecast_run"
@@ -99,8 +101,10 @@ class CallPlan:
     def full(self) -> bool:
         return self.mode == FULL
 
-    def as_full(self, reason: str) -> CallPlan:
-        return dataclasses.replace(self, mode=FULL, reason=reason)
+    def as_full(self, reason: Reason) -> CallPlan:
+        """This call computed in full instead, for ``reason`` (a fall-back: ``taylor_core.fall_back``)."""
+        answer = fall_back(reason)
+        return dataclasses.replace(self, mode=answer.mode, reason=answer.reason)
 
 
 def _batch_chunks(x: torch.Tensor, context: torch.Tensor | None, uuids: list | None, window: tuple | None,
@@ -135,14 +139,19 @@ class RunState:
         self.step_sigmas = step_sigmas
         self.num_steps = max(len(step_sigmas) - 1, 0)
         self.gate = config.gate
-        self.plan = (config.schedule.plan(self.num_steps, window_flags(step_sigmas, start_sigma, end_sigma))
-                     if self.num_steps else StepPlan(()))
+        window = window_flags(step_sigmas, start_sigma, end_sigma)
+        self.plan = config.schedule.plan(self.num_steps, window) if self.num_steps else StepPlan(())
+        budget = config.budget_schedule
+        self.budget_plan = budget.plan(self.num_steps, window) if budget is not None and self.num_steps else None
+        """The gate's budget: the map its pacer keeps to (None without a budget)."""
+        self.pacer = (BudgetPacer(self.budget_plan.full, self.plan.full) if self.budget_plan is not None
+                      else None)
         self.bank = self._new_bank(config.max_order)
         self.probe_bank = self._new_bank(config.first_block_order) if self.gate is not None else None
         self.stats = RunStats()
         self.lock = threading.Lock()  # guards the decision, the banks' keys, the statistics and the counters
         self.evaluation = 0  # advanced by the PREDICT_NOISE wrapper: one per sampler model evaluation
-        self._decision = Decision(-1, FULL, "first")
+        self._decision = Decision(-1, FULL, Reason.SCHEDULE)
         self._seen: set[tuple] = set()
         self._thread = threading.local()  # per thread: the history resets its own records caused
         self.consecutive_forecasts = 0
@@ -209,8 +218,9 @@ class RunState:
         """The one place an evaluation's decision is made (``taylor_core.decide``), from the deciding call's step
         and its chunks' history; the caller holds the lock."""
         gated = self.gate is not None
+        pace = self.pacer.pace(step) if self.pacer is not None and not self.plan.is_full(step) else None
         answer = decide(step, self.plan, gated=gated, capped=gated and self.gate.capped(self.consecutive_forecasts),
-                        history_ready=all(self._ready(chunk) for chunk in chunks))
+                        history_ready=all(self._ready(chunk) for chunk in chunks), pace=pace)
         return Decision(self.evaluation, answer.mode, answer.reason)
 
     def gate_verdict(self, error: float) -> tuple[bool, float]:
@@ -225,7 +235,7 @@ class RunState:
     def settle(self, plan: CallPlan) -> None:
         """End of a deciding call: a gate it left pending (it never reached its probe) is settled as full."""
         if plan.deciding:
-            plan.decision.settle(FULL, "no-probe")
+            plan.decision.settle(FULL, Reason.NO_PROBE)
 
     def feature_keys(self, chunk: Chunk) -> list[tuple]:
         """Every forecast key of a chunk at this run's level (the gate's probe excluded)."""
@@ -290,13 +300,15 @@ class RunState:
                 self.consecutive_forecasts = 0 if full else self.consecutive_forecasts + 1
                 if full and self.gate_budget is not None:
                     self.gate_budget.reset()
+                if self.pacer is not None:
+                    self.pacer.note(plan.step, full)
 
     def note_stopped(self, sigma_tensor: torch.Tensor) -> None:
         """Record a call computed in full because forecasting stopped (``stop_forecasting``)."""
         sigma = float(sigma_tensor.reshape(-1)[0])
         step = locate_step(sigma, self.step_sigmas) if self.num_steps else 0
         with self.lock:
-            self.stats.record(step, sigma, True, "stopped")
+            self.stats.record(step, sigma, True, Reason.STOPPED)
 
     def stop_forecasting(self) -> None:
         """Compute every later call of this run in full (after a failure of the pack's own code)."""

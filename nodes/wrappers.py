@@ -19,13 +19,8 @@ import logging
 
 import torch
 
-from ..taylor_core import StepPlan
-from .compat import peer_cache_message, peer_step_cache
-from .config import ForecastConfig
-from .families import family_of, no_adapter_reason, resolve_layout
-from .module_level import ModulePass, module_layout
-from .report import report_lines, run_report
-from .residual import (
+from ..taylor_core import Reason, StepPlan
+from .block_hooks import (
     ACTIVE_MODEL,
     ACTIVE_PASS,
     ADAPTER_ERRORS,
@@ -35,6 +30,11 @@ from .residual import (
     adapter_error,
     tracking,
 )
+from .compat import peer_cache_message, peer_step_cache
+from .config import ForecastConfig
+from .families import family_of, no_adapter_reason, resolve_layout
+from .module_level import ModulePass, module_layout
+from .report import report_lines, run_report
 from .run_state import LOG_PREFIX, RUN_KEY, CallPlan, RunState
 from .telemetry import send_report
 
@@ -85,10 +85,13 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
                        type(exc).__name__, exc)
         return None
     guider.model_options.setdefault("transformer_options", {})[RUN_KEY] = run
-    if run.plan.note:
-        logger.warning("%s %s", LOG_PREFIX, run.plan.note)
-    logger.info("%s plan (%d steps, level %s, %s): %s", LOG_PREFIX, run.num_steps, level, config.describe(),
-                run.plan.render(run.forecast_char))
+    shown = run.budget_plan or run.plan  # the gate's budget: the map its pacer keeps to
+    if shown.note:
+        logger.warning("%s %s", LOG_PREFIX, shown.note)
+    logger.info("%s plan (%d steps, level %s, %s): %s%s", LOG_PREFIX, run.num_steps, level, config.describe(),
+                shown.render(run.forecast_char),
+                f" (the gate may run each F up to {run.pacer.slack} steps early or late)"
+                if run.pacer is not None else "")
     return run
 
 
@@ -217,7 +220,7 @@ def _output_call(run: RunState, plan: CallPlan, x: torch.Tensor, t: torch.Tensor
             return (x.float() - sigma * eps.float()).to(x.dtype)
         logger.warning("%s forecast at step %d is not finite: computing it in full", LOG_PREFIX, plan.step)
         run.forget(plan)
-        plan = plan.as_full("non-finite")
+        plan = plan.as_full(Reason.NON_FINITE)
     denoised = compute()
     run.note(plan, True, plan.reason)
     if plan.record:
@@ -236,7 +239,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
         _step_down(run, active.level, f"the model's blocks do not match the {active.level} adapter ({exc})")
-        plan = plan.as_full("adapter-mismatch")
+        plan = plan.as_full(Reason.ADAPTER_MISMATCH)
         if run.level != "residual":
             run.note(plan, True, plan.reason)
             ACTIVE_PASS.set(None)
@@ -247,7 +250,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
     except ForecastUnavailable as exc:
         logger.warning("%s step %d: %s; computing it in full", LOG_PREFIX, plan.step, exc)
         run.forget(plan)
-        plan = plan.as_full("non-finite")
+        plan = plan.as_full(Reason.NON_FINITE)
         active = make_pass(plan)
         ACTIVE_PASS.set(active)
         out = compute()
@@ -262,7 +265,7 @@ def _residual_call(run: RunState, plan: CallPlan, compute, make_pass=None) -> to
     run.forget(plan)
     with run.lock:
         _degrade(run, f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace")
-    run.note(plan, True, plan.reason if not active.forecast else "adapter-mismatch")
+    run.note(plan, True, plan.reason if not active.forecast else Reason.ADAPTER_MISMATCH)
     return compute() if active.forecast else out
 
 

@@ -81,17 +81,18 @@ class WorkflowSpec:
     changes: str = ""  # the edits besides the insertion, in words (shown in the note)
 
 
-FLUX = {"interval": 4, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "output"}
-FLUX_WHY = ("the official TaylorSeer FLUX.1-dev script uses interval 6, order 1, 3 warm-up steps at 50 steps; "
-            "this template samples 20 steps, so the interval is 4 (the lower end of 4-6). Level output: on the "
-            "pack's tiny FLUX.1-dev demo model, interval 4 order 1 kept 43.05 dB PSNR at output against 40.83 dB "
-            "at residual (docs/benchmarks.md, 30 euler steps).")
-WAN = {"interval": 3, "max_order": 1, "warmup_steps": 3, "tail_steps": 1, "level": "output"}
-WAN_WHY = ("the official TaylorSeer Wan2.1 code uses interval 5, order 1 and advises 2-3 for higher quality; on the "
-           "pack's tiny Wan 2.1 demo model, order 1 at interval 3 kept 39.35 dB PSNR at output against 36.01 dB at "
-           "4 and 32.17 dB at residual (docs/benchmarks.md, 30 euler steps).")
-FLUX_LIKE_WHY = ("{family}: no official TaylorSeer setting for it at 20 steps{extra}, so the FLUX settings: "
-                 "interval 4, order 1, 3 warm-up steps, level output (works on every model).")
+BUDGET = {"target_speedup": 3.0, "max_order": 1, "warmup_steps": 1, "tail_steps": 1, "level": "output",
+          "forecaster": "newton"}
+FLUX = WAN = BUDGET  # one measured setting for both families
+FLUX_WHY = ("a speed-up budget of 3: on the pack's tiny FLUX.1-dev demo model at 20 dpmpp_2m steps it computed 7 "
+            "steps (2.86x) at 39.74 dB PSNR, against 35.77 dB for TaylorSeer's interval 4 at 2.50x; warm-up 1 and "
+            "forecaster newton order 1 were the closest of every warm-up and forecaster measured at that budget "
+            "(docs/benchmarks.md).")
+WAN_WHY = ("a speed-up budget of 3: on the pack's tiny Wan 2.1 demo model at 30 euler steps it computed 10 steps "
+           "(3.00x) at 44.61 dB PSNR, against 38.66 dB for TaylorSeer's interval 4 at the same compute; warm-up 1 "
+           "and forecaster newton order 1 were the closest measured there (docs/benchmarks.md).")
+FLUX_LIKE_WHY = ("{family}: no measurement on this family{extra}, so the FLUX settings: a speed-up budget of 3, "
+                 "order 1, 1 warm-up step, level output (works on every model).")
 
 SPECS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec("flux1_dev_taylorseer", "FLUX.1-dev + TaylorSeer Apply", "flux_dev_full_text_to_image", "flux",
@@ -102,9 +103,12 @@ SPECS: tuple[WorkflowSpec, ...] = (
                  changes="The UNETLoader is replaced by the pack's FP8 Loader: the bf16 flux1-dev.safetensors is "
                          "quantized to scaled fp8 while it loads (README, FP8 Loader)."),
     WorkflowSpec("flux1_dev_cg_taylor_gate", "FLUX.1-dev + CG-Taylor Gate", "flux_dev_full_text_to_image", "flux",
-                 Insert("CGTaylorGate", {"threshold": -1.0, "max_order": 1, "warmup_steps": 3, "tail_steps": 1},
-                        "threshold -1 = the family's auto threshold (flux: 0.03, from CG-Taylor's FLUX.1-dev "
-                        "script); the other inputs are the node's defaults."), drop=(43,)),
+                 Insert("CGTaylorGate", {"threshold": 0.2, "target_speedup": 3.0, "max_order": 1, "warmup_steps": 1,
+                                         "tail_steps": 1, "max_consecutive": 0},
+                        "the gate with a speed-up budget of 3: the probe places the budget's 7 computes of 20 steps; "
+                        "on the tiny FLUX.1-dev demo model at 20 dpmpp_2m steps, threshold 0.2 and warm-up 1 gave "
+                        "38.83 dB PSNR at 2.86x against 34.22 dB for the threshold alone at 2.50x "
+                        "(docs/benchmarks.md)."), drop=(43,)),
     WorkflowSpec("wan2.1_t2v_taylorseer", "Wan 2.1 text to video + TaylorSeer Apply", "text_to_video_wan", "wan",
                  Insert("TaylorSeerApply", WAN, WAN_WHY)),
     WorkflowSpec("wan2.2_t2v_14B_taylorseer", "Wan 2.2 14B text to video (high + low noise) + TaylorSeer Apply",
@@ -403,11 +407,11 @@ def step_plan(node: dict, info: dict, steps: int) -> str | None:
         return None
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from taylor_core.schedule import FixedIntervalSchedule
+    from taylor_core.schedule import make_schedule
 
     v = widget_dict(node, info)
-    schedule = FixedIntervalSchedule(v["interval"], v["warmup_steps"], v["tail_steps"], v["start_percent"],
-                                     v["end_percent"])
+    schedule = make_schedule(v["interval"], v.get("target_speedup", 0.0), v["warmup_steps"], v["tail_steps"],
+                             v["start_percent"], v["end_percent"])
     return schedule.plan(steps, [True] * steps).render()  # start/end percent 0..1: every step is in the window
 
 
@@ -445,6 +449,15 @@ def note_text(spec: WorkflowSpec, graph: Graph, inserted: list[tuple[dict, int, 
             computed = plan.count("F")
             lines.append(f"\nNode {node['id']}, {steps} steps per run: `{plan}` (F computed, T forecast): {computed} "
                          f"of {steps} steps computed, {steps / computed:.2f}x fewer model evaluations.")
+        elif values.get("target_speedup"):
+            if str(REPO) not in sys.path:
+                sys.path.insert(0, str(REPO))
+            from taylor_core.schedule import budget_full_steps
+
+            budget = budget_full_steps(steps, values["target_speedup"])
+            lines.append(f"\nNode {node['id']}, {steps} steps per run: {budget} computed (the budget), the first "
+                         f"{values['warmup_steps']} and last {values['tail_steps']} among them; the gate's probe "
+                         "places the others.")
         else:
             lines.append(f"\nNode {node['id']}, {steps} steps per run: the first {values['warmup_steps']} and last "
                          f"{values['tail_steps']} computed, the gate decides the others.")
@@ -550,7 +563,9 @@ def thumbnail(spec: WorkflowSpec, ui: dict, object_info: dict) -> bytes:
         if i < 2:
             draw.text((box[2] + 6, y + 10), "->", font=mid, fill=(200, 200, 200))
     y += 64
-    shown = ("interval", "max_order", "threshold", "warmup_steps", "level")
+    budget = values.get("target_speedup")
+    shown = ("target_speedup" if budget else "interval", "forecaster", "max_order", "threshold", "warmup_steps",
+             "level")
     settings = "  ".join(f"{k} {'auto' if k == 'threshold' and values[k] < 0 else values[k]}"
                          for k in shown if k in values)
     draw.text((20, y), settings, font=small, fill=(200, 220, 200))

@@ -1,4 +1,5 @@
-"""Pure-PyTorch TaylorSeer math: Newton forecasters, step/sigma clocks, schedules, run stats.
+"""Pure-PyTorch TaylorSeer math: predictors, step/sigma clocks, schedules and budgets, the gate, the one decision
+per evaluation, run stats.
 
 Depends only on the standard library and torch (no ComfyUI imports). Scaled FP8 weights live in
 ``taylor_core.quantize``, imported only by what needs it (the FP8 Loader): a torch without float8 types must
@@ -33,7 +34,8 @@ __all__ = [
 ]
 
 # Issue 12: one decision point, a predictor family, speed-up budgets.
-from .decision import Decision, Mode, Reason, decide  # noqa: E402
+from .decision import Decision, Mode, Reason, decide, fall_back  # noqa: E402
+from .pacing import BudgetPacer, Pace  # noqa: E402
 from .predictors import (  # noqa: E402
     DEFAULT_PREDICTOR,
     PREDICTORS,
@@ -49,6 +51,7 @@ from .schedule import MAX_TARGET_SPEEDUP, BudgetSchedule, budget_full_steps, mak
 
 __all__ += [
     "AutoPredictor",
+    "BudgetPacer",
     "BudgetSchedule",
     "DEFAULT_PREDICTOR",
     "Decision",
@@ -57,11 +60,13 @@ __all__ += [
     "MAX_TARGET_SPEEDUP",
     "Mode",
     "PREDICTORS",
+    "Pace",
     "Predictor",
     "Reason",
     "SpectralPredictor",
     "budget_full_steps",
     "decide",
+    "fall_back",
     "make_predictor",
     "make_schedule",
     "run_options",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .pacing import Pace
 from .schedule import StepPlan
 
 
@@ -39,6 +40,8 @@ class Reason(_Name):
     """The step plan (interval or speed-up budget; forced warm-up/tail/window steps included) says so."""
     GATE = "gate"
     """The confidence gate decides, or decided (its verdict)."""
+    BUDGET = "budget"
+    """The gate's speed-up budget decides (spent, or its full steps must be spent now: ``pacing.Pace``)."""
     CAP = "cap"
     """The gate's cap on consecutive forecasts is reached."""
     NO_HISTORY = "no-history"
@@ -51,6 +54,10 @@ class Reason(_Name):
     """A forecast's shape differs from what the call needs."""
     ADAPTER_MISMATCH = "adapter-mismatch"
     """The model's blocks do not run as the family adapter says."""
+    NO_PROBE = "no-probe"
+    """A gated call ended before the gate's probe ran (its verdict is then full)."""
+    STOPPED = "stopped"
+    """Forecasting stopped for the rest of the run after a failure of the pack's own code."""
 
 
 FALLBACKS = frozenset({Reason.NO_HISTORY, Reason.NON_FINITE, Reason.SHAPE_CHANGE})
@@ -67,24 +74,34 @@ class Decision:
         return self.mode is Mode.FULL
 
 
+def fall_back(reason: Reason | str) -> Decision:
+    """A full compute forced by ``reason`` (a forecast that failed or cannot run, or forecasting stopped)."""
+    return Decision(Mode.FULL, Reason(reason))
+
+
 def decide(step: int, plan: StepPlan, *, gated: bool = False, capped: bool = False,
            verdict: bool | None = None, history_ready: bool = True, repeat_call: bool = False,
-           fallback: Reason | None = None) -> Decision:
+           fallback: Reason | None = None, pace: Pace | None = None) -> Decision:
     """What evaluation ``step`` (a sampling-step index) does, first match wins:
 
     1. ``repeat_call`` -> full, REPEAT_CALL; 2. ``fallback`` (a reason a forecast failed) -> full, that reason;
     3. ``plan`` says full -> full, SCHEDULE; 4. ungated: no history -> full, NO_HISTORY, else forecast, SCHEDULE;
-    5. gated (``gated``): ``capped`` -> full, CAP; no history -> full, NO_HISTORY; no ``verdict`` yet -> GATE;
-    else forecast or full by the verdict, GATE.
+    5. gated (``gated``): the budget's ``pace`` MUST -> full, BUDGET, MAY_NOT -> forecast, BUDGET (full,
+    NO_HISTORY without history); ``capped`` -> full, CAP; no history -> full, NO_HISTORY; no ``verdict`` yet ->
+    GATE; else forecast or full by the verdict, GATE.
     """
     if repeat_call:
         return Decision(Mode.FULL, Reason.REPEAT_CALL)
     if fallback is not None:
-        return Decision(Mode.FULL, Reason(fallback))
+        return fall_back(fallback)
     if plan.is_full(step):
         return Decision(Mode.FULL, Reason.SCHEDULE)
     if not gated:
         return Decision(Mode.FORECAST, Reason.SCHEDULE) if history_ready else Decision(Mode.FULL, Reason.NO_HISTORY)
+    if pace is Pace.MUST:
+        return Decision(Mode.FULL, Reason.BUDGET)
+    if pace is Pace.MAY_NOT:
+        return Decision(Mode.FORECAST, Reason.BUDGET) if history_ready else Decision(Mode.FULL, Reason.NO_HISTORY)
     if capped:
         return Decision(Mode.FULL, Reason.CAP)
     if not history_ready:

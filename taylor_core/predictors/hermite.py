@@ -10,6 +10,11 @@ Newton interpolant at the newest anchor, ``a_j = p^(j)(t_n) / j!``, and the argu
 ``H~_1(x) = 2 s^2 x``: with ``s = sqrt(1/2)`` order 1 is the Newton (and TaylorSeer) forecast exactly, and
 ``H~_j`` is the probabilists' ``He_j`` (``x^2 - 1``, ``x^3 - 3x``, ...): the leading terms give Newton back, the
 lower ones damp the orders >= 2. ``s -> 0`` leaves plain reuse.
+
+Default: HiCache's published setting, ``s = 0.5`` (which halves the first-order term) with the argument in
+sampling steps (the node passes ``unit`` = one step of the run: ``run_options``). On the demo models it was the
+strongest published forecaster at long horizons (docs/benchmarks.md, ``ref hicache``), and the pack's own
+``s = sqrt(1/2)``, unit = anchor gap variant the weakest at order 2.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import torch
 
 from .. import forecaster
 
-DEFAULT_SCALE = math.sqrt(0.5)
+DEFAULT_SCALE = 0.5
+TAYLOR_SCALE = math.sqrt(0.5)
+"""The scale at which order 1 is the Newton (TaylorSeer) forecast."""
 
 
 def scaled_hermite(order: int, scale: float, x: float) -> list[float]:

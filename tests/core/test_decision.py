@@ -7,6 +7,7 @@ import json
 import pytest
 
 from taylor_core import FALLBACK_REASONS, Mode, Reason, StepPlan, decide
+from taylor_core.pacing import Pace
 
 PLAN = StepPlan((True, False, False))  # step 0 full by schedule, steps 1-2 forecast by schedule
 
@@ -41,7 +42,9 @@ def test_every_reason_is_reachable():
                decide(1, PLAN, repeat_call=True).reason, decide(1, PLAN, gated=True).reason,
                decide(1, PLAN, gated=True, capped=True).reason}
     reached |= {decide(1, PLAN, fallback=r).reason for r in (Reason.NON_FINITE, Reason.SHAPE_CHANGE,
-                                                              Reason.ADAPTER_MISMATCH)}
+                                                              Reason.ADAPTER_MISMATCH, Reason.NO_PROBE,
+                                                              Reason.STOPPED)}
+    reached |= {decide(1, PLAN, gated=True, pace=Pace.MUST).reason}
     assert reached == set(Reason)
     assert {decide(1, PLAN, gated=True, verdict=v).mode for v in (None, True, False)} | {Mode.FULL} == set(Mode)
 
@@ -49,7 +52,7 @@ def test_every_reason_is_reachable():
 def test_values_are_todays_strings():
     assert [str(m) for m in Mode] == ["full", "forecast", "gate"]
     assert {str(r) for r in Reason} == {"schedule", "gate", "cap", "no-history", "repeat-call", "non-finite",
-                                         "shape-change", "adapter-mismatch"}
+                                         "shape-change", "adapter-mismatch", "budget", "no-probe", "stopped"}
     assert Reason.CAP == "cap" and f"{Reason.NO_HISTORY}" == "no-history" and f"{Mode.FULL:>6}" == "  full"
     assert json.dumps({"mode": Mode.GATE, "reason": Reason.REPEAT_CALL}) == '{"mode": "gate", "reason": "repeat-call"}'
     assert "no-history" in {Reason.NO_HISTORY} and {Reason.CAP: 1}["cap"] == 1  # hash as the string
@@ -59,3 +62,16 @@ def test_values_are_todays_strings():
 def test_unknown_fallback_reason_is_rejected():
     with pytest.raises(ValueError):
         decide(1, PLAN, fallback="oops")
+
+
+@pytest.mark.parametrize("pace, history, mode", [(Pace.MUST, True, Mode.FULL), (Pace.MUST, False, Mode.FULL),
+                                                 (Pace.MAY_NOT, True, Mode.FORECAST), (Pace.MAY_NOT, False, Mode.FULL),
+                                                 (Pace.FREE, True, Mode.GATE)])
+def test_budget_pace_decides_before_the_cap_and_the_gate(pace, history, mode):
+    answer = decide(1, PLAN, gated=True, capped=pace is not Pace.FREE, history_ready=history, pace=pace)
+    assert answer.mode is mode
+    if pace is not Pace.FREE:
+        assert answer.reason is (Reason.BUDGET if history or pace is Pace.MUST else Reason.NO_HISTORY)
+    # the plan's forced steps and a fall-back still come first
+    assert decide(0, PLAN, gated=True, pace=Pace.MAY_NOT).reason is Reason.SCHEDULE
+    assert decide(1, PLAN, gated=True, pace=Pace.MAY_NOT, fallback=Reason.NON_FINITE).mode is Mode.FULL

@@ -9,7 +9,7 @@ import torch
 
 from taylor_core import PREDICTORS, ForecastBank, NewtonForecaster, Predictor, make_predictor
 from taylor_core.predictors import AutoPredictor, FoCaPredictor, HermitePredictor, SpectralPredictor, scaled_hermite
-from taylor_core.predictors.hermite import taylor_coefficients
+from taylor_core.predictors.hermite import TAYLOR_SCALE, taylor_coefficients
 
 F64 = torch.float64
 SHAPE = (3, 5)
@@ -107,7 +107,7 @@ def test_scaled_hermite_values():
 def test_hermite_order_one_with_sqrt_half_is_newton(dtype):
     gen = torch.Generator().manual_seed(3)
     f = trajectory(gen, 3)
-    hermite, newton = HermitePredictor(1, dtype), NewtonForecaster(1, dtype)
+    hermite, newton = HermitePredictor(1, dtype, scale=TAYLOR_SCALE), NewtonForecaster(1, dtype)
     for t in UNEVEN:
         hermite.update(t, f(t))
         newton.update(t, f(t))
@@ -121,13 +121,25 @@ def test_hermite_order_two_with_sqrt_half_damps_by_minus_a2_u2():
     """``He_2(x) = x^2 - 1``: hermite = newton - a_2 u^2 at every t, u the newest anchor gap."""
     gen = torch.Generator().manual_seed(4)
     f = trajectory(gen, 3)
-    hermite, newton = HermitePredictor(2, F64), NewtonForecaster(2, F64)
+    hermite, newton = HermitePredictor(2, F64, scale=TAYLOR_SCALE), NewtonForecaster(2, F64)
     feed(hermite, f, UNEVEN)
     feed(newton, f, UNEVEN)
     u = UNEVEN[-1] - UNEVEN[-2]
     a2 = newton.factors[2]  # the leading Newton coefficient is the leading Taylor coefficient
     for s in (7.5, 9.0, 11.0):
         torch.testing.assert_close(hermite.predict(s), newton.predict(s) - a2 * u**2, rtol=0, atol=1e-9)
+
+
+def test_the_default_is_hicache_as_published_on_the_step_clock():
+    """Scale 0.5, argument in steps (unit 1): on uniform steps the forecast is the demo reference's
+    (``demo/ref_hicache.py``, TaylorSeer's factors) at order 1 exactly: ``F + 2 s^2 k dF = F + k dF / 2``."""
+    f = [torch.tensor([1.0, -2.0], dtype=F64), torch.tensor([1.5, -1.0], dtype=F64)]
+    hermite = HermitePredictor(1, F64, unit=1.0)
+    hermite.update(0.0, f[0])
+    hermite.update(2.0, f[1])  # one anchor gap of 2 steps
+    for k in (1.0, 3.0, 4.0):
+        torch.testing.assert_close(hermite.predict(2.0 + k), f[1] + 0.5 * k * (f[1] - f[0]) / 2.0, rtol=0,
+                                   atol=1e-12)
 
 
 def test_taylor_coefficients_reproduce_the_newton_polynomial():

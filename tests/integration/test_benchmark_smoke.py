@@ -1,5 +1,7 @@
 """``demo/benchmark.py`` end to end on a tiny grid (the Wan demo model, 1 seed, 8 steps): the CSV's columns, the
-reference row (exact, ratio 1), a TaylorSeer row that skips blocks, the peers' rows, the Markdown and the plot."""
+reference row (exact, ratio 1), TaylorSeer rows that skip blocks (an interval and a budget), a published reference
+on the very same plans (the same full computes), the gate with a budget, the peers' rows, the Markdown and the
+plot."""
 
 from __future__ import annotations
 
@@ -12,13 +14,21 @@ def test_benchmark_tiny_grid(host, tmp_path):
     import benchmark
 
     benchmark.main(["--archs", "wan", "--samplers", "euler", "--steps", str(STEPS), "--seeds", "1", "--timed", "1",
-                    "--levels", "residual", "--thin-orders", "1", "--thin-intervals", "3", "--gate", "",
-                    "--peers", "0.2", "--out", str(tmp_path)])
+                    "--pack", "output/foca:1", "--plans", "3,x2", "--references", "hicache", "--gate", "0.1",
+                    "--gate-budgets", "2",
+                    "--gate-budget-thresholds", "0.1", "--warmup-pack", "", "--peers", "0.2", "--out", str(tmp_path)])
     with (tmp_path / "benchmarks.csv").open() as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == benchmark.COLUMNS
-        rows = {row["method"]: row for row in reader}
-    assert set(rows) == {"none", "taylorseer", "easycache", "lazycache"}
+        every = list(reader)
+    rows = {row["method"]: row for row in every}
+    assert set(rows) == {"none", "taylorseer", "reference", "cg_taylor", "easycache", "lazycache"}
+    by_label = {row["label"]: row for row in every}
+    # 8 steps, warmup 3, tail 1: steps 0-2 and 7 always; N=3 adds step 5; x2 allows round(8 / 2) = 4
+    for plan, full in (("N=3", 5), ("x2", 4)):
+        assert float(by_label[f"TaylorSeer output foca {plan} O=1"]["full_mean"]) == full
+        assert float(by_label[f"reference hicache {plan}"]["full_mean"]) == full
+    assert float(by_label["cg_taylor t=0.1 x2"]["full_mean"]) == 4
     reference = rows["none"]
     assert reference["psnr_db"] == "inf" and reference["latent_psnr_db"] == "inf"
     assert float(reference["compute_ratio"]) == 1.0 and float(reference["full_mean"]) == STEPS
@@ -30,5 +40,19 @@ def test_benchmark_tiny_grid(host, tmp_path):
     for row in rows.values():
         assert float(row["speedup_median"]) > 0
     text = (tmp_path / "benchmarks.md").read_text()
-    assert "## wan, euler, 8 steps" in text and "TaylorSeer residual N=3 O=1" in text
+    assert "## wan, euler, 8 steps" in text and "| output foca O1 | ref hicache |" in text and "## Targets" in text
     assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+def test_the_report_measures_the_nodes_defaults(host):
+    """The Targets table of docs/benchmarks.md is about the pack's defaults: the report's default setting is
+    TaylorSeer Apply's (``ForecastConfig``) level, forecaster and order with the warm-up its auto warm-up gives
+    under a budget, and the report's warm-up of the other rows is the benchmark's."""
+    import benchmark
+    import benchmark_report
+
+    config = host.pack_module("nodes.config")
+    defaults = config.ForecastConfig()
+    assert benchmark_report.PACK_DEFAULT == (defaults.level, defaults.forecaster, defaults.max_order)
+    assert benchmark_report.BUDGET_WARMUP == config.ForecastConfig(target_speedup=3.0).warmup_steps
+    assert benchmark_report.WARMUP == benchmark.WARMUP == defaults.warmup_steps

@@ -111,3 +111,47 @@ def test_a_non_finite_first_block_is_computed_in_full_and_logged(host, flux, con
     assert set(range(poison_step, STEPS)) <= computed
     assert {step for step in computed if step < poison_step} == {
         step for step in capped_full_steps(STEPS, cap, 3, 1) if step < poison_step}
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1e9, 0.05])
+@pytest.mark.parametrize("sampler, steps, speedup", [("euler", STEPS, 4.0), ("heun", 10, 2.5)])
+def test_a_budget_spends_exactly_its_full_steps_whatever_the_threshold(host, flux, conds, threshold, sampler,
+                                                                       steps, speedup, caplog):
+    """Threshold 0 (never trusts), 1e9 (always trusts) and one between: the last block runs on exactly
+    ``round(steps / target_speedup)`` sigmas of the schedule, every evaluation at a sigma taking its step's
+    decision (heun evaluates sigma_i as step i's first and step i-1's second evaluation: twice but at sigma_0),
+    and the plan line shows the budget's map."""
+    budget = round(steps / speedup)
+    computed: list[int] = []
+
+    def witness(args, extra):
+        computed.append(_step_of(args))
+        return extra["original_block"](args)
+
+    witnessed = flux.clone()
+    witnessed.set_model_patch_replace(witness, "dit", "single_block", len(flux.model.diffusion_model.single_blocks) - 1)
+    patched = host.run_node("CGTaylorGate", witnessed, threshold, 1, 1, 3, 1, 0.0, 1.0, 0, "sigma", "auto",
+                            target_speedup=speedup)[0]
+    with caplog.at_level(logging.INFO):
+        out = host.ksample(patched, *conds, host.empty_latent(), steps=steps, cfg=2.0, sampler=sampler)
+    assert torch.isfinite(out).all()
+    evaluations_per_sigma = 1 if sampler == "euler" else 2
+    assert len(set(computed)) == budget
+    assert len(computed) == sum(1 if s == 0 else evaluations_per_sigma for s in set(computed))
+    assert f"target_speedup {speedup:g}" in caplog.text and "steps early or late" in caplog.text
+
+
+@pytest.mark.parametrize("forecaster", ["newton", "foca", "auto"])
+def test_a_budget_of_one_is_bit_identical_even_with_a_trusting_gate(host, flux, conds, forecaster):
+    reference = host.ksample(flux, *conds, host.empty_latent(), steps=10, cfg=2.0)
+    patched = host.run_node("CGTaylorGate", flux, 1e9, 1, 1, 3, 1, 0.0, 1.0, 0, "sigma", "auto",
+                            target_speedup=1.0, forecaster=forecaster)[0]
+    assert torch.equal(host.ksample(patched, *conds, host.empty_latent(), steps=10, cfg=2.0), reference)
+
+
+def test_a_gate_budget_below_one_is_a_validation_error(host):
+    widgets = dict(max_order=1, first_block_order=1, max_consecutive=0, warmup_steps=3, tail_steps=1,
+                   start_percent=0.0, end_percent=1.0)
+    errors = "\n".join(host.validate_node("CGTaylorGate", **widgets, target_speedup=0.5))
+    assert "CG-Taylor Gate: target_speedup (0.5) must be between 1 and 20" in errors
+    assert host.validate_node("CGTaylorGate", **widgets, target_speedup=3.0) == []

@@ -51,7 +51,7 @@ def test_residual_level_failure_falls_back_to_the_output_level(host, flux, conds
     the run is the output level's, exactly."""
     reference = host.ksample(apply(host, flux, level="output", max_order=1), *conds, host.empty_latent(),
                              steps=STEPS, cfg=2.0)
-    monkeypatch.setattr(host.pack_module("nodes.residual"), "stream_copies", failing_once(error))
+    monkeypatch.setattr(host.pack_module("nodes.block_hooks"), "stream_copies", failing_once(error))
     with caplog.at_level(logging.INFO):
         out = host.ksample(apply(host, flux, level="residual", max_order=1), *conds, host.empty_latent(),
                            steps=STEPS, cfg=2.0)

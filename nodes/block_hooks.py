@@ -1,5 +1,7 @@
-"""The residual level: run the first block every step; on forecast steps skip the other blocks and add a
-forecast of the change they make.
+"""The block hooks every block level shares (``patches_replace`` block replacements, the per-call pass they act
+on, the adapter-mismatch checks), and the residual level they carry out: run the first block every step; on
+forecast steps skip the other blocks and add a forecast of the change they make (the modules level,
+``nodes/module_level.py``, acts on the same replacements).
 
 Per stack, the reference is the stream entering the first skipped block (stack 0: the input of block 1,
 i.e. block 0's output after any ControlNet or post-block additions the model made outside the block
