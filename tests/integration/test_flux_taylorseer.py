@@ -26,6 +26,17 @@ def full_steps(num_steps: int, interval: int, warmup: int, tail: int) -> list[in
     return full
 
 
+def planned_full_steps(inputs: dict, num_steps: int) -> list[int]:
+    """The steps a TaylorSeer Apply node's widget ``inputs`` compute in a run of ``num_steps`` (window 0..1):
+    TaylorSeer's interval rule above, or with a ``target_speedup`` the budget's plan from ``taylor_core``."""
+    if not inputs.get("target_speedup"):
+        return full_steps(num_steps, inputs["interval"], inputs["warmup_steps"], inputs["tail_steps"])
+    from taylor_core.schedule import BudgetSchedule
+
+    plan = BudgetSchedule(inputs["target_speedup"], inputs["warmup_steps"], inputs["tail_steps"], 0.0, 1.0)
+    return [i for i, full in enumerate(plan.plan(num_steps, [True] * num_steps).full) if full]
+
+
 def apply(host, model, interval=4, max_order=2, warmup=3, tail=1, level="residual", clock="sigma",
           cache_device="auto", start=0.0, end=1.0):
     return host.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, start, end, level, clock,

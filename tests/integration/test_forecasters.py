@@ -48,6 +48,20 @@ def test_target_speedup_three_computes_a_third_of_twelve_steps(host, flux, conds
     assert "target_speedup 3" in caplog.text and "evaluations 12, full 4," in caplog.text
 
 
+@pytest.mark.parametrize("settings, warmup", [(dict(target_speedup=3.0), 1), (dict(interval=3), 3),
+                                              (dict(target_speedup=3.0, warmup=2), 2)])
+def test_auto_warmup_is_one_with_a_budget_and_three_with_an_interval(host, flux, conds, caplog, settings, warmup):
+    """warmup_steps -1 (the schema's default) is resolved per run: the plan line says which, and the plan holds
+    it (every step before it computed)."""
+    settings = {"warmup": -1} | settings
+    assert host.schema_inputs("TaylorSeerApply")["warmup_steps"].default == -1
+    with caplog.at_level(logging.INFO):
+        host.ksample(apply(host, flux, **settings), *conds, host.empty_latent(), steps=12)
+    plan = next(line for line in caplog.text.splitlines() if "plan (12 steps" in line)
+    assert f"warmup {warmup}," in plan
+    assert plan.rsplit(": ", 1)[1].startswith("F" * warmup)
+
+
 def test_a_budget_the_forced_steps_exceed_is_logged_and_the_run_completes(host, flux, conds, caplog):
     """4 steps at 4x allow one full step; step 0 and the tail step are forced: both run, the rest is forecast."""
     with host.count_block_calls(flux.model.diffusion_model, FLUX_STACKS) as calls, \

@@ -78,7 +78,7 @@ def refused(client, prompt: dict) -> str:
     ("10", "interval", 0, "TaylorSeer Apply: interval (0) is below its minimum 1"),
     ("10", "interval", 51, "TaylorSeer Apply: interval (51) is above its maximum 50"),
     ("10", "max_order", 5, "TaylorSeer Apply: max_order (5) is above its maximum 4"),
-    ("10", "warmup_steps", -1, "TaylorSeer Apply: warmup_steps (-1) is below its minimum 0"),
+    ("10", "warmup_steps", -2, "TaylorSeer Apply: warmup_steps (-2) is below its minimum -1"),
     ("10", "tail_steps", 101, "TaylorSeer Apply: tail_steps (101) is above its maximum 100"),
     ("10", "start_percent", -0.5, "TaylorSeer Apply: start_percent (-0.5) is below its minimum 0.0"),
     ("10", "end_percent", 1.5, "TaylorSeer Apply: end_percent (1.5) is above its maximum 1.0"),

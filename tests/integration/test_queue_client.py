@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 import server_harness
 from comfy_harness import REPO
-from test_flux_taylorseer import full_steps
+from test_flux_taylorseer import planned_full_steps
 
 PYTHON = shutil.which("python3") or sys.executable
 EXIT = {"done": 0, "usage": 2, "validation": 3, "server": 4, "timeout": 5, "unreachable": 6}
@@ -56,7 +56,7 @@ def test_queues_follows_reports_and_downloads(server, workflow, tmp_path):
     # the progress bar, fed by the websocket, in tqdm's layout as ComfyUI's console draws it
     assert re.search(rf'node 6 "KSampler": 100%\|{"#" * 30}\| {steps}/{steps} \[\d\d:\d\d<00:00, ', result.stderr)
     apply = workflow["2"]["inputs"]
-    full = full_steps(steps, apply["interval"], apply["warmup_steps"], apply["tail_steps"])
+    full = planned_full_steps(apply, steps)
     step_map = "".join("F" if i in full else "T" for i in range(steps))
     assert re.search(rf'TaylorSeer on node 2 "TaylorSeer Apply": steps {steps}, evaluations {steps}, '
                      rf"full {len(full)}, forecast {steps - len(full)}, compute ratio", result.stdout)

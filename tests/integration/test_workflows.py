@@ -305,19 +305,19 @@ def expected_plans(prompt: dict) -> list[str]:
     for node in prompt.values():
         if node["class_type"] in bw.SAMPLERS and prompt[node["inputs"]["model"][0]]["class_type"] == "TaylorSeerApply":
             steps = run_steps(prompt, node)
-            plans.append(fixed_schedule(prompt[node["inputs"]["model"][0]]["inputs"]).plan(
+            plans.append(node_schedule(prompt[node["inputs"]["model"][0]]["inputs"]).plan(
                 steps, [True] * steps).render())
     return sorted(plans)
 
 
-def fixed_schedule(v: dict):
-    """taylor_core's schedule of a TaylorSeer Apply node's inputs."""
+def node_schedule(v: dict):
+    """taylor_core's schedule of a TaylorSeer Apply node's inputs (an interval, or a speed-up budget)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from taylor_core.schedule import FixedIntervalSchedule
+    from taylor_core.schedule import make_schedule
 
-    return FixedIntervalSchedule(v["interval"], v["warmup_steps"], v["tail_steps"], v["start_percent"],
-                                 v["end_percent"])
+    return make_schedule(v["interval"], v.get("target_speedup", 0.0), v["warmup_steps"], v["tail_steps"],
+                         v["start_percent"], v["end_percent"])
 
 
 @pytest.mark.parametrize("name", sorted(E2E))
@@ -341,6 +341,14 @@ def test_api_graph_runs_to_an_output_with_tiny_models(server, name):
         assert sorted(MAP.findall(text)) == plans
         for _steps, evaluations, full, forecast in summaries:  # counted per evaluation (cond and uncond apart)
             assert int(full) + int(forecast) == int(evaluations) and int(forecast) > 0
-    else:  # the gate: it measured the first block's forecast on every step it was free to decide
+    else:  # the gate: its budget spent exactly; it measured the first block's forecast where it was free to decide
         (errors,) = GATE.findall(text)
-        assert len(errors.split()) == STEPS - 4, errors  # warm-up 3 and tail 1 are computed without asking
+        (gate,) = (n["inputs"] for n in ours)
+        forced = gate["warmup_steps"] + gate["tail_steps"]
+        if gate.get("target_speedup"):
+            ((_steps, evaluations, full, _forecast),) = summaries
+            # round(STEPS / target_speedup) steps in full, every evaluation of them (cond and uncond counted apart)
+            assert int(full) * STEPS == round(STEPS / gate["target_speedup"]) * int(evaluations), summaries
+            assert 0 < len(errors.split()) <= STEPS - forced, errors  # the pacer decides some steps itself
+        else:
+            assert len(errors.split()) == STEPS - forced, errors  # warm-up and tail are computed without asking
