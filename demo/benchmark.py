@@ -20,7 +20,6 @@ Writes ``benchmarks.csv``, ``benchmarks.md`` and ``pareto.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import math
 import os
@@ -137,23 +136,26 @@ def pack_settings(text: str) -> list[tuple[str, str, int]]:
 
 def grid(pack: list[tuple[str, str, int]], plan_list: list[tuple[int | None, float]], references: list[str],
          gate: list[float], gate_budgets: list[tuple[float, float]], peers: list[float],
-         warmup_pack: list[tuple[str, str, int]] = (), warmups: list[int] = ()) -> list[Config]:
+         warmup_pack: list[tuple[str, str, int]] = (), warmups: list[int] = (),
+         warmup: int = WARMUP) -> list[Config]:
     """The reference run first, then the pack's (level, forecaster, order) settings on every plan (the
     ``warmup_pack`` ones also with each of ``warmups`` on the budget plans), the published forecasters on the
     same plans (and Spectrum on its own schedule), the gate's thresholds and its (threshold, budget) pairs, the
-    peers' thresholds."""
+    peers' thresholds; ``warmup``: the warm-up of all but the ``warmups`` variants."""
     configs = [Config("none")]
-    configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x)
+    configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x, warmup=warmup)
                 for level, name, order in pack for n, x in plan_list]
     configs += [Config("taylorseer", level, None, order, forecaster=name, target_speedup=x, warmup=w)
                 for level, name, order in warmup_pack for w in warmups for n, x in plan_list if x]
-    configs += [Config("reference", "output", n, forecaster=name, target_speedup=x)
+    configs += [Config("reference", "output", n, forecaster=name, target_speedup=x, warmup=warmup)
                 for name in references for n, x in plan_list]
     if "spectrum" in references:
-        configs += [Config("reference", "output", forecaster="spectrum", spectrum_windows=w) for w in SPECTRUM_OWN]
-    configs += [Config("cg_taylor", "residual", threshold=t) for t in gate]
-    configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x) for t, x in gate_budgets]
-    configs += [Config(m, threshold=t) for m in ("easycache", "lazycache") for t in peers]
+        configs += [Config("reference", "output", forecaster="spectrum", spectrum_windows=w, warmup=warmup)
+                    for w in SPECTRUM_OWN]
+    configs += [Config("cg_taylor", "residual", threshold=t, warmup=warmup) for t in gate]
+    configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x, warmup=warmup)
+                for t, x in gate_budgets]
+    configs += [Config(m, threshold=t, warmup=warmup) for m in ("easycache", "lazycache") for t in peers]
     return configs
 
 
@@ -428,7 +430,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def notes(args: argparse.Namespace) -> tuple[str, ...]:
     """The grid, in words, for ``benchmarks.md``."""
     return (f"Pack settings (level/forecaster:order) {args.pack} on plans {args.plans} (N = interval, x = "
-            f"target_speedup budget); warmup {WARMUP}, tail {TAIL}, clock step. References (their own code, "
+            f"target_speedup budget); warmup {args.warmup}, tail {TAIL}, clock step. References (their own code, "
             f"`demo/ref_*.py`, output level, on the same plans; Spectrum also on its own growing windows "
             f"{SPECTRUM_OWN}): {args.references or 'none'}. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
             f"first_block_order 2, no cap); with budgets {args.gate_budgets or 'none'} at thresholds "
@@ -446,10 +448,7 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     references = [r for r in args.references.split(",") if r]
     gate_budgets = [(t, x) for t in floats(args.gate_budget_thresholds) for x in floats(args.gate_budgets)]
     configs = grid(pack_settings(args.pack), plans(args.plans), references, floats(args.gate), gate_budgets,
-                   floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups))
-    if args.warmup != WARMUP:
-        configs = [dataclasses.replace(c, warmup=args.warmup) if c.method != "none" and c.warmup == WARMUP else c
-                   for c in configs]
+                   floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups), args.warmup)
     rows: list[dict] = []
     bars = comfy.utils.PROGRESS_BAR_ENABLED
     comfy.utils.set_progress_bar_enabled(False)  # ComfyUI's per-sampling bars; ours stay

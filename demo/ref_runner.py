@@ -17,9 +17,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # taylor_core; last, after ComfyUI's own modules
 from ref_foca import FoCaReference  # noqa: E402
 from ref_hicache import HiCacheReference  # noqa: E402
 from ref_spectrum import SpectrumReference, spectrum_full_steps  # noqa: E402
+
+from taylor_core.clock import locate_step  # noqa: E402
 
 REFERENCES: dict[str, Callable[[int], object]] = {  # name -> a fresh reference for a run of n steps
     "foca": lambda num_steps: FoCaReference(),
@@ -44,7 +47,7 @@ class ReferenceCache:
     def __call__(self, executor, x: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         options = kwargs.get("transformer_options") or (args[3] if len(args) > 3 else {})
         sigmas = [float(s) for s in options["sample_sigmas"].reshape(-1).tolist()]
-        step = _step_of(float(t.reshape(-1)[0]), sigmas)
+        step = locate_step(float(t.reshape(-1)[0]), sigmas)
         key = (tuple(options.get("cond_or_uncond", ())), tuple(x.shape))
         fresh = step == 0 or key not in self.runs
         if fresh:  # a new run (or a batch first seen mid-run): its first call is computed
@@ -56,11 +59,6 @@ class ReferenceCache:
             reference.update(float(step), ((x - denoised) / sigma).float())
             return denoised
         return x - sigma * reference.predict(float(step)).to(x.dtype)
-
-
-def _step_of(sigma: float, sigmas: list[float]) -> int:
-    """The index of the step whose sigma is nearest ``sigma``."""
-    return min(range(len(sigmas) - 1), key=lambda i: abs(sigmas[i] - sigma))
 
 
 def reference_cache(model, name: str, plan_for: Callable[[int], Sequence[bool]]):

@@ -69,16 +69,19 @@ class ForecastConfig:
         """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
         if self.gate is not None:
             return forced_full_schedule(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
-        return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
-                             self.start_percent, self.end_percent)
+        return self._inputs_schedule()
 
     @property
     def budget_schedule(self) -> BudgetSchedule | None:
         """The gate's speed-up budget (``taylor_core.pacing``), None without one or without the gate."""
         if self.gate is None or not self.target_speedup:
             return None
-        return BudgetSchedule(self.target_speedup, self.warmup_steps, self.tail_steps, self.start_percent,
-                              self.end_percent)
+        return self._inputs_schedule()
+
+    def _inputs_schedule(self) -> FixedIntervalSchedule | BudgetSchedule:
+        """The schedule ``interval`` / ``target_speedup`` describe (``make_schedule``)."""
+        return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
+                             self.start_percent, self.end_percent)
 
     @property
     def gate(self) -> ConfidenceGate | None:

@@ -93,11 +93,10 @@ def target_speedup_input(gate: bool = False) -> io.Float.Input:
              if gate else "placed more densely toward the end (measured closer to the uncached image)")
     return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=0.0, max=MAX_TARGET_SPEEDUP,
                           step=0.05, optional=True, tooltip=f"0 = {zero}. Otherwise a speed-up budget: "
-                          "round(steps / target_speedup) steps are "
-                          "computed in full, "
-                          f"{where}; step 0, the warm-up, the tail and the steps outside the window count against "
-                          "it (a budget they exceed is logged and those steps alone are computed). 1 = every step "
-                          "computed; values below 1 are refused.")
+                          f"round(steps / target_speedup) steps are computed in full, {where}; step 0, the warm-up, "
+                          "the tail and the steps outside the window count against it (a budget they exceed is "
+                          "logged and those steps alone are computed). 1 = every step computed; values below 1 are "
+                          "refused.")
 
 
 def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
