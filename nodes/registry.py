@@ -17,9 +17,9 @@ LOG_PREFIX = "[taylor_forecast]"
 FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
     "TaylorSeer (TaylorSeer Apply, CG-Taylor Gate)": (("taylorseer_apply", "TaylorSeerApply"),
                                                       ("cg_taylor_gate", "CGTaylorGate")),
-    "FP8 (FP8 Loader)": (("fp8_loader", "FP8Loader"),),
+    "FP8 (FP8 Loader)": (("fp8.loader", "FP8Loader"),),
 }
-"""Family name (as logged) -> (module of this package, node class) of each of its nodes."""
+"""Family name (as logged) -> (module relative to this package, e.g. ``fp8.loader``, node class) of each node."""
 
 
 def v3_api_missing() -> str | None:

@@ -81,7 +81,7 @@ def full_size_rows() -> None:
     import comfy.ldm.wan.model
     import comfy.ops
 
-    policies = host.pack_module("nodes.fp8_policy")
+    policies = host.pack_module("nodes.fp8.policy")
     ops = comfy.ops.disable_weight_init
     with torch.device("meta"):
         models = {

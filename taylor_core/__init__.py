@@ -1,9 +1,8 @@
 """Pure-PyTorch TaylorSeer math: predictors, step/sigma clocks, schedules and budgets, the gate, the one decision
 per evaluation, run stats.
 
-Depends only on the standard library and torch (no ComfyUI imports). Scaled FP8 weights live in
-``taylor_core.quantize``, imported only by what needs it (the FP8 Loader): a torch without float8 types must
-not take the forecasting math down with it.
+Depends only on the standard library and torch (no ComfyUI imports). FP8 weight quantization is not here: it
+is the FP8 node family's own (``nodes/fp8``).
 """
 
 from .bank import ForecastBank

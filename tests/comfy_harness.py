@@ -106,7 +106,7 @@ def load_with_config_override(sd: dict[str, torch.Tensor], override: dict, metad
     import comfy.model_patcher
 
     sd = dict(sd)  # ComfyUI pops the keys it loads
-    sd, quant_config = pack_module("nodes.fp8_support").mixed_precision_state(sd, metadata or {})
+    sd, quant_config = pack_module("nodes.fp8.support").mixed_precision_state(sd, metadata or {})
     model_config = model_config_with_override(sd, override)
     if quant_config:  # the attribute this ComfyUI's model configs have: quant_config (0.33), layer_quant_config
         setattr(model_config, "quant_config" if hasattr(model_config, "quant_config") else "layer_quant_config",
@@ -125,7 +125,7 @@ def fp8_quantize(path: str, policy: str = "standard", override: dict | None = No
     """The FP8 Loader's own planning and streaming quantization of the safetensors file ``path`` (default
     settings, ``policy``), with the model config from ComfyUI's stock detection or, for tiny Flux, detection plus
     the test-only ``override``. Returns the node's ``(QuantizedCheckpoint, LayerPlan)``."""
-    checkpoints, loader, support = (pack_module(f"nodes.{m}") for m in ("fp8_checkpoint", "fp8_loader", "fp8_support"))
+    checkpoints, loader, support = (pack_module(f"nodes.fp8.{m}") for m in ("checkpoint", "loader", "support"))
     header = checkpoints.read_header(str(path))
     keys = header.diffusion_keys("")
     meta = header.meta_state_dict(keys)

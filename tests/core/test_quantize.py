@@ -1,21 +1,32 @@
 """Scaled FP8 quantization: the scale's exactness, the derived error bound, and why a scale and a clamp are
 needed (the unscaled cast that ComfyUI's stock fp8 ``weight_dtype`` does loses small weights and clips or
-overflows large ones)."""
+overflows large ones).
+
+``nodes/fp8/quantize.py`` is pure torch: it is imported here from its file, alone (no ComfyUI, no pack)."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from taylor_core.quantize import (
-    FP8_FORMATS,
-    ErrorSummary,
-    compute_scale,
-    elementwise_error_bound,
-    fp8_max,
-    quantize_fp8,
-    relative_error,
-)
+
+def _import_alone(name: str, path: Path):
+    """The module at ``path`` imported on its own under ``name`` (no package, so no relative imports)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_quantize = _import_alone("fp8_quantize", Path(__file__).resolve().parents[2] / "nodes" / "fp8" / "quantize.py")
+FP8_FORMATS, ErrorSummary, compute_scale = _quantize.FP8_FORMATS, _quantize.ErrorSummary, _quantize.compute_scale
+elementwise_error_bound, fp8_max = _quantize.elementwise_error_bound, _quantize.fp8_max
+quantize_fp8, relative_error = _quantize.quantize_fp8, _quantize.relative_error
 
 FORMATS = list(FP8_FORMATS.values())
 E4M3, E5M2 = torch.float8_e4m3fn, torch.float8_e5m2

@@ -117,7 +117,7 @@ def flux_pair(host, models_dir):
 def test_offered_options_follow_what_the_running_comfyui_supports(host, models_dir):
     import comfy.quant_ops
 
-    support = host.pack_module("nodes.fp8_support")
+    support = host.pack_module("nodes.fp8.support")
     inputs = host.schema_inputs("FP8Loader")
     e5m2 = "float8_e5m2" in comfy.quant_ops.QUANT_ALGOS
     assert inputs["fp8_format"].options == ["e4m3fn"] + (["e5m2"] if e5m2 else [])
@@ -404,7 +404,7 @@ def test_an_undetectable_state_dict_is_a_clear_error_and_writes_nothing(host, mo
 
 
 def test_a_failed_save_leaves_nothing_behind(host, tmp_path):
-    checkpoints = host.pack_module("nodes.fp8_checkpoint")
+    checkpoints = host.pack_module("nodes.fp8.checkpoint")
     shared = torch.zeros(4)
     with pytest.raises(RuntimeError):  # safetensors refuses tensors that share memory
         checkpoints.save_new_file({"a": shared, "b": shared}, {}, str(tmp_path), "broken.safetensors")

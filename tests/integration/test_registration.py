@@ -17,7 +17,7 @@ import pytest
 from comfy_harness import REPO
 
 NODES = ("TaylorSeerApply", "CGTaylorGate", "FP8Loader")
-FP8_FAILS = "<pack>.taylor_core.quantize"
+FP8_FAILS = "<pack>.nodes.fp8.quantize"
 TAYLORSEER_FAILS = "<pack>.nodes.patching"
 NO_V3_API = "comfy_api.latest"
 SCENARIOS = ("", FP8_FAILS, TAYLORSEER_FAILS, NO_V3_API)

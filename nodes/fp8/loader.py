@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from comfy_api.latest import io
 
-from ..taylor_core import format_bytes
-from ..taylor_core.quantize import ErrorSummary
-from .fp8_checkpoint import (
+from ...taylor_core import format_bytes
+from .checkpoint import (
     SAFETENSORS_SUFFIXES,
     CheckpointHeader,
     QuantizedCheckpoint,
@@ -28,8 +27,9 @@ from .fp8_checkpoint import (
     refuse_pickle,
     save_new_file,
 )
-from .fp8_policy import POLICIES, LayerPlan, plan_layers
-from .fp8_support import (
+from .policy import POLICIES, LayerPlan, plan_layers
+from .quantize import ErrorSummary
+from .support import (
     FORMAT_CHOICES,
     build_model,
     detect_model_config,

@@ -64,8 +64,8 @@ def _probe_linear(fmt: str, per_channel: bool) -> bool:
     (within 0.2)."""
     import comfy.ops
 
-    from ..taylor_core.quantize import FP8_FORMATS, fp8_max, quantize_fp8
-    from .fp8_checkpoint import QUANT_METADATA_KEY, quant_metadata
+    from .checkpoint import QUANT_METADATA_KEY, quant_metadata
+    from .quantize import FP8_FORMATS, fp8_max, quantize_fp8
 
     dtype = FP8_FORMATS[fmt]
     rows = torch.tensor([[1e-3], [1.0], [5.0], [1e2]])  # output rows of very different ranges

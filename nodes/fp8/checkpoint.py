@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..taylor_core.quantize import FP8_FORMATS, quantize_fp8, relative_error
+from .quantize import FP8_FORMATS, quantize_fp8, relative_error
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
