@@ -1,4 +1,4 @@
-"""Safetensors files for the FP8 Loader: header inspection, streaming quantization, atomic no-overwrite saving.
+"""Safetensors files for the FP8 Loader: header inspection and streaming quantization.
 
 Only safetensors is read (a pickle can run code when loaded: ``.ckpt``/``.pt``/``.pth``/``.bin`` are refused
 by name, and a pickle renamed to ``.safetensors`` fails the header parse); nothing is ever unpickled.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -160,46 +159,3 @@ def quantize_checkpoint(header: CheckpointHeader, keys: Mapping[str, str], layer
     metadata = {**header.metadata, QUANT_METADATA_KEY: quant_metadata(dict.fromkeys(layers, fmt))}
     after = sum(t.numel() * t.element_size() for t in state_dict.values())
     return QuantizedCheckpoint(state_dict, metadata, errors, header.nbytes(keys), after)
-
-
-def check_output_name(name: str) -> str:
-    """A plain ``.safetensors`` file name for ``save_as`` (the suffix is added when missing). ValueError for
-    anything that could leave the folder (separators, drive or absolute paths, ``..``) or hide a file."""
-    name = name.strip()
-    bad = ("/", "\\", ":", "\0")
-    if not name or any(c in name for c in bad) or name.startswith(".") or os.path.isabs(name):
-        raise ValueError(f"save_as must be a plain file name inside the diffusion model folder (no folders, "
-                         f"'..', drive letters or leading '.'), got {name!r}")
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix in PICKLE_SUFFIXES or suffix == ".sft":
-        raise ValueError(f"save_as writes .safetensors files, got {name!r}")
-    return name if suffix == ".safetensors" else f"{name}.safetensors"
-
-
-def save_new_file(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, str], folder: str,
-                  name: str) -> str:
-    """Write a safetensors file ``folder/name`` atomically and never over an existing file: a temporary file
-    in ``folder``, then a hard link to the final name (fails if it exists), then the temporary is removed.
-    ValueError if ``name`` exists; on any error nothing is left behind. Returns the path written."""
-    from safetensors.torch import save_file
-
-    target = os.path.join(folder, name)
-    if os.path.lexists(target):
-        raise ValueError(f"{target!r} already exists; FP8 Loader never overwrites: choose another save_as name")
-    handle, temporary = tempfile.mkstemp(prefix=".fp8_loader_", suffix=".tmp", dir=folder)
-    os.close(handle)
-    try:
-        save_file(dict(state_dict), temporary, metadata=dict(metadata))
-        try:
-            os.link(temporary, target)  # atomic, and refuses an existing name
-        except FileExistsError as exc:
-            raise ValueError(f"{target!r} already exists; FP8 Loader never overwrites: choose another save_as "
-                             "name") from exc
-        except OSError:  # no hard links on this file system: rename (checked just before; a tiny race remains)
-            if os.path.lexists(target):
-                raise ValueError(f"{target!r} already exists; FP8 Loader never overwrites") from None
-            os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target

@@ -4,7 +4,8 @@ scaled fp8 at load (ComfyUI's own mixed-precision layers run it), optionally sav
 Pipeline: resolve the name through ``folder_paths`` -> read the safetensors header (pickles refused) -> an
 already fp8/scaled file is loaded as it is -> ComfyUI's stock detection on shapes -> the model's module tree
 on the ``meta`` device -> the layer policy -> streaming quantization -> ``load_diffusion_model_state_dict``
--> (``save_as``) an atomic, never-overwriting save next to the source.
+-> (``save_as``) an atomic, never-overwriting save next to the source, skipped when the file there already
+holds this result (``save.py``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from .checkpoint import (
     SAFETENSORS_SUFFIXES,
     CheckpointHeader,
     QuantizedCheckpoint,
-    check_output_name,
     quantize_checkpoint,
     read_header,
     refuse_pickle,
-    save_new_file,
 )
 from .policy import POLICIES, LayerPlan, plan_layers
 from .quantize import ErrorSummary
+from .save import SOURCE_KEY, check_output_name, existing_target, save_new_file, source_record
 from .support import (
     FORMAT_CHOICES,
     build_model,
@@ -73,6 +73,12 @@ class FP8Settings:
             raise ValueError(f"keep_high_precision must be one of {', '.join(POLICIES)}, got {keep_high_precision!r}")
         return cls(fmt, scaling == "per_channel", keep_high_precision, bool(fp8_matmul))
 
+    def as_inputs(self) -> dict[str, object]:
+        """The settings as the node's inputs (input name -> value), e.g. for a saved file's record."""
+        choice = next(c for c, name in FORMAT_CHOICES.items() if name == self.fmt)
+        return {"fp8_format": choice, "scaling": "per_channel" if self.per_channel else "per_tensor",
+                "keep_high_precision": self.policy, "fp8_matmul": self.fp8_matmul}
+
 
 def resolve_model_file(unet_name: str) -> tuple[str, str]:
     """``(path, folder)`` of ``unet_name`` among ComfyUI's diffusion model folders (``folder`` is the model
@@ -92,6 +98,25 @@ def resolve_model_file(unet_name: str) -> tuple[str, str]:
         if os.path.commonpath([folder, path]) == folder:
             return path, folder
     raise ValueError(f"{unet_name!r} resolves outside ComfyUI's {FOLDER} folders")
+
+
+def save_target(unet_name: str, path: str, folder: str, settings: FP8Settings,
+                save_as: str) -> tuple[str, str, str] | None:
+    """Where ``save_as`` writes: ``(folder, file name, SOURCE_KEY record)``, or None when there is nothing to
+    write (empty ``save_as``, or the file already holds this result: logged). ValueError naming ``save_as`` for
+    a bad name or a different file under that name; checked before any quantization."""
+    import folder_paths
+
+    if not save_as.strip():
+        return None
+    name = check_output_name(save_as)
+    record = source_record(unet_name, path, settings.as_inputs())
+    others = [f for f in map(os.path.abspath, folder_paths.get_folder_paths(FOLDER)) if f != folder]
+    if existing_target(folder, name, record, others):
+        logger.info("%s save_as %s already holds this model (same source and options): not written again",
+                    LOG_PREFIX, name)
+        return None
+    return folder, name, record
 
 
 def quantize_for_model(header: CheckpointHeader, keys: dict[str, str], diffusion_model, settings: FP8Settings,
@@ -121,10 +146,11 @@ def report_lines(checkpoint: QuantizedCheckpoint, plan: LayerPlan, settings: FP8
     ]
 
 
-def load_fp8(path: str, settings: FP8Settings, output: tuple[str, str] | None = None,
+def load_fp8(path: str, settings: FP8Settings, output: tuple[str, str, str] | None = None,
              disable_dynamic: bool = False):
     """The node's work on a resolved file: a ComfyUI ModelPatcher. ``output``: ``(folder, name)`` to save the
-    quantized checkpoint to (only after the model was built). Errors are raised before anything is written."""
+    quantized checkpoint to (only after the model was built) and the ``SOURCE_KEY`` record of its header. Errors
+    are raised before anything is written."""
     import comfy.utils
 
     name = os.path.basename(path)
@@ -162,7 +188,9 @@ def load_fp8(path: str, settings: FP8Settings, output: tuple[str, str] | None = 
     for line in report_lines(checkpoint, plan, settings):
         logger.info("%s %s: %s", LOG_PREFIX, name, line)
     if output is not None:
-        written = save_new_file(checkpoint.state_dict, checkpoint.metadata, *output)
+        folder, file_name, record = output
+        written = save_new_file(checkpoint.state_dict, {**checkpoint.metadata, SOURCE_KEY: record}, folder,
+                                file_name)
         logger.info("%s saved %s (loads with UNETLoader, weight_dtype default)", LOG_PREFIX, written)
     return patcher
 
@@ -208,7 +236,8 @@ class FP8Loader(io.ComfyNode):
                                  "layer."),
                 io.String.Input("save_as", default="", tooltip=
                                 "Empty: don't save. A file name: save the quantized model next to the source (same "
-                                "diffusion_models folder) for UNETLoader. An existing name is an error, never "
+                                "diffusion_models folder) for UNETLoader. Re-running with the same source and "
+                                "options skips the save; a different file of that name is an error, never "
                                 "overwritten."),
             ],
             outputs=[io.Model.Output()],
@@ -226,17 +255,9 @@ class FP8Loader(io.ComfyNode):
     @classmethod
     def execute(cls, unet_name: str, fp8_format: str, scaling: str, keep_high_precision: str, fp8_matmul: bool,
                 save_as: str) -> io.NodeOutput:
-        import folder_paths
-
         path, folder = resolve_model_file(unet_name)
         settings = FP8Settings.from_inputs(fp8_format, scaling, keep_high_precision, fp8_matmul)
-        output = None
-        if save_as.strip():
-            output = (folder, check_output_name(save_as))
-            existing = os.path.join(folder, output[1])
-            if os.path.lexists(existing) or folder_paths.get_full_path(FOLDER, output[1]) is not None:
-                raise ValueError(f"save_as {output[1]!r} already exists in the {FOLDER} folders; FP8 Loader never "
-                                 "overwrites: choose another name (or load that file with UNETLoader)")
+        output = save_target(unet_name, path, folder, settings, save_as)
         if fp8_matmul:
             if not supports_input_scale(settings.fmt):
                 logger.info("%s fp8_matmul: this ComfyUI's %s layers take no input scale: weights are upcast per "

@@ -2,7 +2,9 @@
 into it the FP8 Loader makes. ComfyUI is imported inside the functions only.
 
 - formats: the fp8 entries of ``comfy.quant_ops.QUANT_ALGOS`` (0.3.75: e4m3fn; newer: e4m3fn and e5m2);
-- per-channel scales: a probe of ComfyUI's own mixed-precision Linear (0.3.75 and 0.33 reject a per-row scale);
+- per-channel scales: a probe of ComfyUI's own mixed-precision Linear (0.3.75 and 0.33 reject a per-row scale),
+  run once, when the node's schema is first built, with the log lines ComfyUI makes while loading the probe's
+  layer left out (they describe the probe, not a model);
 - fp8 matmul: ``comfy.model_management.supports_fp8_compute`` on the load device.
 """
 
@@ -11,6 +13,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -46,7 +51,8 @@ def per_channel_supported(fmt: str) -> bool:
     must pass the same probe, otherwise the probe itself cannot run here and the answer is no."""
     def passes(per_channel: bool) -> bool:
         try:
-            return _probe_linear(fmt, per_channel)
+            with _quiet_comfy():
+                return _probe_linear(fmt, per_channel)
         except Exception as exc:  # any failure inside ComfyUI's layer means "not supported"
             logger.debug("[FP8 Loader] %s probe (per_channel=%s) failed: %r", fmt, per_channel, exc)
             return False
@@ -54,6 +60,26 @@ def per_channel_supported(fmt: str) -> bool:
     if not passes(per_channel=False):
         return False
     return passes(per_channel=True)
+
+
+@contextmanager
+def _quiet_comfy() -> Iterator[None]:
+    """While the block runs, drop the log records of this thread that reach the root logger (ComfyUI logs
+    there); other threads' records pass."""
+    thread = threading.get_ident()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.thread != thread
+
+    root = logging.getLogger()
+    targets = [root, *root.handlers]  # the root logger for its own records, its handlers for propagated ones
+    for target in targets:
+        target.addFilter(keep)
+    try:
+        yield
+    finally:
+        for target in targets:
+            target.removeFilter(keep)
 
 
 def _probe_linear(fmt: str, per_channel: bool) -> bool:

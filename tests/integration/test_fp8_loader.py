@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import pickle
+import stat
 
 import pytest
 import torch
@@ -375,7 +376,8 @@ def test_names_that_leave_the_model_folder_are_refused(host, models_dir):
     for name in ("../outside.safetensors", str(outside), "sub/../../outside.safetensors"):
         with pytest.raises(ValueError, match="inside ComfyUI's diffusion_models folders"):
             fp8_load(host, name)
-    for save_as in ("../escaped", "sub/name", str(models_dir.parent / "abs"), ".hidden", "c:name", "x.ckpt"):
+    for save_as in ("../escaped", "sub/name", str(models_dir.parent / "abs"), ".hidden", "c:name", "x.ckpt", "a<b",
+                    "tab\tname", "con", "NUL.safetensors", "trailing.", "x" * 300):
         assert any("FP8 Loader: " in e and "save_as" in e for e in host.validate_node("FP8Loader", save_as=save_as))
         with pytest.raises(ValueError, match="save_as"):
             fp8_load(host, "wan.safetensors", save_as=save_as)
@@ -394,6 +396,40 @@ def test_an_existing_save_as_name_is_refused_before_any_work(host, models_dir, c
     assert "weight memory" not in caplog.text  # refused before quantizing
 
 
+def test_a_save_as_that_holds_the_same_result_is_kept_and_anything_else_refused(host, models_dir, caplog):
+    """The saved file's header records the source (name, size, a hash of its header and first and last MiB)
+    and the quantization inputs: the same source and inputs skip the save; another source, the same source
+    with new content, or other inputs are refused before quantizing."""
+    save = host.pack_module("nodes.fp8.save")
+    source = models_dir / "wan_src.safetensors"
+    source.write_bytes((models_dir / "wan.safetensors").read_bytes())
+    first = fp8_load(host, "wan_src.safetensors", save_as="wan_src_fp8")
+    saved = models_dir / "wan_src_fp8.safetensors"
+    with safe_open(str(saved), "pt") as handle:
+        record = json.loads(handle.metadata()[save.SOURCE_KEY])
+    assert record["source"] == "wan_src.safetensors" and record["size"] == source.stat().st_size
+    assert record["options"] == {"fp8_format": "e4m3fn", "scaling": "per_tensor", "keep_high_precision": "standard",
+                                 "fp8_matmul": False}
+    written = saved.read_bytes()
+    with caplog.at_level(logging.INFO):
+        again = fp8_load(host, "wan_src.safetensors", save_as="wan_src_fp8")
+    assert "save_as wan_src_fp8.safetensors already holds this model" in caplog.text
+    x, conds = wan_inputs()
+    assert torch.equal(evaluate(again, x, 0.5, conds), evaluate(first, x, 0.5, conds))
+    refusals = [("wan.safetensors", {}, "source 'wan_src.safetensors' (this graph: 'wan.safetensors')"),
+                ("wan_src.safetensors", {"policy": "none"}, "keep_high_precision 'standard' (this graph: 'none')")]
+    changed = bf16(host.tiny_wan_state_dict(1))  # same names, shapes and dtypes: the same header
+    for name, inputs, reason in refusals + [("wan_src.safetensors", {}, "its content has changed since")]:
+        if reason.startswith("its content"):
+            save_file(changed, str(source))
+        caplog.clear()
+        with caplog.at_level(logging.INFO), pytest.raises(ValueError) as error:
+            fp8_load(host, name, save_as="wan_src_fp8", **inputs)
+        assert "FP8 Loader: save_as 'wan_src_fp8.safetensors' already exists" in str(error.value)
+        assert reason in str(error.value) and "weight memory" not in caplog.text
+    assert saved.read_bytes() == written
+
+
 def test_an_undetectable_state_dict_is_a_clear_error_and_writes_nothing(host, models_dir):
     save_file({"encoder.layer.weight": torch.randn(8, 8), "encoder.layer.bias": torch.zeros(8)},
               str(models_dir / "mystery.safetensors"))
@@ -403,12 +439,14 @@ def test_an_undetectable_state_dict_is_a_clear_error_and_writes_nothing(host, mo
     assert listing(models_dir) == before
 
 
-def test_a_failed_save_leaves_nothing_behind(host, tmp_path):
-    checkpoints = host.pack_module("nodes.fp8.checkpoint")
+def test_a_failed_save_leaves_nothing_behind_and_a_saved_file_is_0644(host, tmp_path):
+    save = host.pack_module("nodes.fp8.save")
     shared = torch.zeros(4)
     with pytest.raises(RuntimeError):  # safetensors refuses tensors that share memory
-        checkpoints.save_new_file({"a": shared, "b": shared}, {}, str(tmp_path), "broken.safetensors")
+        save.save_new_file({"a": shared, "b": shared}, {}, str(tmp_path), "broken.safetensors")
     (tmp_path / "exists.safetensors").write_bytes(b"x")
     with pytest.raises(ValueError, match="already exists"):
-        checkpoints.save_new_file({"a": torch.zeros(1)}, {}, str(tmp_path), "exists.safetensors")
+        save.save_new_file({"a": torch.zeros(1)}, {}, str(tmp_path), "exists.safetensors")
     assert sorted(os.listdir(tmp_path)) == ["exists.safetensors"]
+    written = save.save_new_file({"a": torch.zeros(1)}, {}, str(tmp_path), "new.safetensors")
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o644  # as other model files (mkstemp makes 0600)

@@ -5,6 +5,7 @@
 - One family that cannot load (its module missing, as on a torch without float8 types for the FP8 Loader) is
   logged in one line naming it and the reason; the other family's nodes register.
 - A ComfyUI without the V3 node API (``comfy_api.latest``) gets one logged line and no nodes, no traceback.
+- Loading the pack logs nothing of ComfyUI's about quantized layers (the FP8 Loader's feature probe is silent).
 """
 
 from __future__ import annotations
@@ -88,6 +89,13 @@ def test_a_family_that_cannot_load_is_logged_and_the_others_register(loads, pois
 def test_every_family_registers_when_nothing_fails(loads):
     result = loads[""]
     assert (result["loaded"], result["nodes"], ours(result)) == (True, list(NODES), []), result
+
+
+def test_loading_the_pack_logs_nothing_about_quantized_layers(loads):
+    """The FP8 Loader's schema probes ComfyUI's quantized Linear; what ComfyUI logs loading that layer (its
+    quantization metadata, QuantizedTensor dtype notes) is left out: no model is loaded."""
+    lines = [line for line in loads[""]["log"] if "quantization metadata" in line or "QuantizedTensor" in line]
+    assert lines == [], lines
 
 
 def test_a_comfyui_without_the_v3_node_api_gets_one_line_and_no_nodes(loads):
