@@ -80,15 +80,24 @@ def saved_record(path: str) -> str | None:
         return None
 
 
+def _parsed(record: str | None) -> dict | None:
+    """A ``SOURCE_KEY`` record as a dict; None for none or one that is not a JSON object."""
+    try:
+        parsed = json.loads(record) if record is not None else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def differences(saved: str | None, wanted: str) -> str:
     """What tells the record ``saved`` (None: no record) from ``wanted``, in words for an error message."""
+    old, new = _parsed(saved), json.loads(wanted)
     if saved is None:
         return "it was not saved by the FP8 Loader"
-    try:
-        old, new = json.loads(saved), json.loads(wanted)
-    except ValueError:
+    if old is None:
         return "its record is unreadable"
-    old_options, new_options = old.get("options", {}), new["options"]
+    old_options = old["options"] if isinstance(old.get("options"), dict) else {}
+    new_options = new["options"]
     changed = [f"{key} {old_options.get(key)!r} (this graph: {value!r})" for key, value in new_options.items()
                if old_options.get(key) != value]
     if old.get("source") != new["source"]:
@@ -106,7 +115,7 @@ def existing_target(folder: str, name: str, record: str, others: list[str]) -> b
     if not found:
         return False
     saved = saved_record(found[0])
-    if saved is not None and json.loads(saved) == json.loads(record):
+    if _parsed(saved) == json.loads(record):
         return True
     raise ValueError(f"FP8 Loader: save_as {name!r} already exists in the diffusion_models folders and "
                      f"{differences(saved, record)}. FP8 Loader never overwrites: choose another save_as name (or "

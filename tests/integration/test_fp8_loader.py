@@ -450,3 +450,8 @@ def test_a_failed_save_leaves_nothing_behind_and_a_saved_file_is_0644(host, tmp_
     assert sorted(os.listdir(tmp_path)) == ["exists.safetensors"]
     written = save.save_new_file({"a": torch.zeros(1)}, {}, str(tmp_path), "new.safetensors")
     assert stat.S_IMODE(os.stat(written).st_mode) == 0o644  # as other model files (mkstemp makes 0600)
+    save.save_new_file({"a": torch.zeros(1)}, {save.SOURCE_KEY: "not json"}, str(tmp_path), "odd.safetensors")
+    wanted = json.dumps({"source": "s.safetensors", "size": 1, "sha256": "0", "options": {}})
+    for name, reason in (("odd.safetensors", "its record is unreadable"), ("new.safetensors", "not saved by")):
+        with pytest.raises(ValueError, match=f"save_as '{name}' already exists .* {reason}"):
+            save.existing_target(str(tmp_path), name, wanted, [])
