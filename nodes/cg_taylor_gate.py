@@ -3,8 +3,6 @@ was accurate (CG-Taylor, arXiv 2508.02240), with the residual level's last-block
 
 from __future__ import annotations
 
-import functools
-
 from comfy_api.latest import io
 
 from ..taylor_core import ERROR_BUDGETS
@@ -16,10 +14,10 @@ from .inputs import (
     order_input,
     storage_inputs,
     target_speedup_input,
-    validation_result,
     window_inputs,
 )
 from .patching import apply_forecasting
+from .validation import checked_schema, window_result
 
 AUTO = -1.0
 GATE_DEFAULTS = ForecastConfig(max_order=1, gate_threshold=AUTO, first_block_order=2, max_consecutive=4)
@@ -31,7 +29,7 @@ class CGTaylorGate(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         g = GATE_DEFAULTS
-        return io.Schema(
+        return checked_schema(io.Schema(
             node_id="CGTaylorGate",
             display_name="CG-Taylor Gate",
             category="TaylorSeer",
@@ -64,18 +62,12 @@ class CGTaylorGate(io.ComfyNode):
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
-        )
+        ))
 
     @classmethod
-    def validate_inputs(cls, max_order: int | None = None, first_block_order: int | None = None,
-                        max_consecutive: int | None = None, warmup_steps: int | None = None,
-                        tail_steps: int | None = None, start_percent: float | None = None,
-                        end_percent: float | None = None, forecaster: str | None = DEFAULTS.forecaster,
-                        target_speedup: float | None = DEFAULTS.target_speedup) -> bool | str:
-        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
-        checks no V3 combo's value itself)."""
-        values = {k: v for k, v in locals().items() if k != "cls"}
-        return validation_result(cls, values, functools.partial(ForecastConfig, gate_threshold=0.0))
+    def validate_inputs(cls, end_percent: float | None = None) -> bool | str:
+        """The one input ComfyUI reports this on (``validation``); None: linked."""
+        return window_result(cls, end_percent)
 
     @classmethod
     def execute(cls, model, threshold: float, max_order: int, first_block_order: int, warmup_steps: int,

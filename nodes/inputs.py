@@ -1,15 +1,10 @@
-"""Input definitions the forecasting nodes share (ComfyUI V3 schema inputs) and their validation.
+"""Input definitions the forecasting nodes share (ComfyUI V3 schema inputs).
 
-The schema is the one place of every input's default, range and tooltip: ``schema_problem`` checks values
-against the schema's own ``min``/``max`` (ComfyUI skips its range check for every input a node's
-``validate_inputs`` names, in 0.3.75 and 0.33 alike) and a combo's ``options`` (ComfyUI checks no V3 combo's
-value).
+The schema is the one place of every input's default, range and tooltip; ``validation`` makes ComfyUI's own
+checks of them complete.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from comfy_api.latest import io
 
@@ -25,6 +20,7 @@ from .config import (
     MAX_ORDER,
     ForecastConfig,
 )
+from .validation import Minimum
 
 DEFAULTS = ForecastConfig()
 
@@ -91,43 +87,10 @@ def target_speedup_input(gate: bool = False) -> io.Float.Input:
     where = (f"the gate's probe runs each early or late, at most {DEFAULT_SLACK} steps from where the budget's map "
              "has it"
              if gate else "placed more densely toward the end (measured closer to the uncached image)")
-    return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=0.0, max=MAX_TARGET_SPEEDUP,
-                          step=0.05, optional=True, tooltip=f"0 = {zero}. Otherwise a speed-up budget: "
+    return io.Float.Input("target_speedup", default=DEFAULTS.target_speedup, min=Minimum(0.0, 1.0, zero),
+                          max=MAX_TARGET_SPEEDUP, step=0.05, optional=True,
+                          tooltip=f"0 = {zero}. Otherwise a speed-up budget: "
                           f"round(steps / target_speedup) steps are computed in full, {where}; step 0, the warm-up, "
                           "the tail and the steps outside the window count against it (a budget they exceed is "
                           "logged and those steps alone are computed). 1 = every step computed; values below 1 are "
                           "refused.")
-
-
-def schema_problem(schema: io.Schema, values: dict[str, Any]) -> str | None:
-    """The first of ``values`` (input id -> value; None = not known at validation, e.g. linked) outside its
-    schema input's ``min``/``max`` or not among a combo's ``options``, as a message naming the node and the
-    input; None if all are inside."""
-    specs = {spec.id: spec for spec in schema.inputs}
-    for name, value in values.items():
-        if value is None:
-            continue
-        options = getattr(specs[name], "options", None)
-        if options is not None and value not in options:
-            return f"{schema.display_name}: {name} '{value}' is not one of {', '.join(options)}"
-        low, high = getattr(specs[name], "min", None), getattr(specs[name], "max", None)
-        if low is not None and value < low:
-            return f"{schema.display_name}: {name} ({value}) is below its minimum {low}"
-        if high is not None and value > high:
-            return f"{schema.display_name}: {name} ({value}) is above its maximum {high}"
-    return None
-
-
-def validation_result(node: type[io.ComfyNode], values: dict[str, Any],
-                      config: Callable[..., ForecastConfig]) -> bool | str:
-    """ComfyUI's ``validate_inputs`` convention (True, or the message shown to the user) for ``values``, the
-    inputs a node's ``validate_inputs`` names: each within its schema range, then, once all are known,
-    ``config(**values).validate()`` for what spans inputs (e.g. start_percent before end_percent)."""
-    schema = node.define_schema()  # not GET_SCHEMA: ComfyUI calls this on a locked class clone
-    problem = schema_problem(schema, values)
-    if problem is None and None not in values.values():
-        try:
-            config(**values).validate()
-        except ValueError as exc:
-            problem = f"{schema.display_name}: {exc}"
-    return True if problem is None else problem

@@ -54,12 +54,25 @@ def node_classes() -> list[type]:
     return classes
 
 
+def install_server_hooks() -> None:
+    """With ComfyUI's server running (not in-process use): the validation's prompt hook and the reports' routes."""
+    from .report_route import install_routes
+    from .telemetry import _prompt_server
+    from .validation import install_prompt_hook
+
+    server = _prompt_server()
+    if server is not None:
+        install_prompt_hook(server)
+        install_routes(server)
+
+
 def comfy_entrypoint():
     """ComfyUI's V3 entry point: the pack's ``ComfyExtension``."""
     from comfy_api.latest import ComfyExtension
 
     class TaylorForecastExtension(ComfyExtension):
         async def get_node_list(self) -> list[type]:
+            install_server_hooks()
             return node_classes()
 
     return TaylorForecastExtension()

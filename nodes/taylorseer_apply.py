@@ -12,10 +12,10 @@ from .inputs import (
     order_input,
     storage_inputs,
     target_speedup_input,
-    validation_result,
     window_inputs,
 )
 from .patching import apply_forecasting
+from .validation import checked_schema, window_result
 
 
 class TaylorSeerApply(io.ComfyNode):
@@ -24,7 +24,7 @@ class TaylorSeerApply(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         d = DEFAULTS
-        return io.Schema(
+        return checked_schema(io.Schema(
             node_id="TaylorSeerApply",
             display_name="TaylorSeer Apply",
             category="TaylorSeer",
@@ -58,18 +58,12 @@ class TaylorSeerApply(io.ComfyNode):
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
-        )
+        ))
 
     @classmethod
-    def validate_inputs(cls, interval: int | None = None, max_order: int | None = None,
-                        warmup_steps: int | None = None, tail_steps: int | None = None,
-                        start_percent: float | None = None, end_percent: float | None = None,
-                        forecaster: str | None = DEFAULTS.forecaster,
-                        target_speedup: float | None = DEFAULTS.target_speedup) -> bool | str:
-        """None: not known at validation (a linked input); an optional input left out has its default (ComfyUI
-        checks no V3 combo's value itself)."""
-        values = {k: v for k, v in locals().items() if k != "cls"}
-        return validation_result(cls, values, ForecastConfig)
+    def validate_inputs(cls, end_percent: float | None = None) -> bool | str:
+        """The one input ComfyUI reports this on (``validation``); None: linked."""
+        return window_result(cls, end_percent)
 
     @classmethod
     def execute(cls, model, interval: int, max_order: int, warmup_steps: int, tail_steps: int,

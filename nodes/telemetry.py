@@ -10,6 +10,8 @@ import logging
 import sys
 from typing import Any
 
+from .report_route import keep_report
+
 EVENT = "taylor_forecast.report"
 logger = logging.getLogger("taylor_forecast")
 
@@ -30,6 +32,7 @@ def send_report(report: dict[str, Any]) -> bool:
             logger.debug("no PromptServer instance: the run report is only logged")
             return False
         payload = dict(report, prompt_id=getattr(instance, "last_prompt_id", None))
+        keep_report(payload)
         instance.send_sync(EVENT, payload, getattr(instance, "client_id", None))
         return True
     except Exception:  # telemetry must never break sampling

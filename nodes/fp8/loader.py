@@ -41,6 +41,7 @@ from .support import (
     per_channel_supported,
     supports_input_scale,
 )
+from .validation import checked_schema
 
 LOG_PREFIX = "[FP8 Loader]"
 FOLDER = "diffusion_models"
@@ -209,7 +210,7 @@ class FP8Loader(io.ComfyNode):
         formats = format_choices() or ["e4m3fn"]
         scalings = ["per_tensor"] + (["per_channel"] if per_channel_supported(FORMAT_CHOICES[formats[0]]) else [])
         names = [n for n in folder_paths.get_filename_list(FOLDER) if n.lower().endswith(SAFETENSORS_SUFFIXES)]
-        return io.Schema(
+        return checked_schema(io.Schema(
             node_id="FP8Loader",
             display_name="FP8 Loader",
             category="TaylorSeer",
@@ -241,7 +242,7 @@ class FP8Loader(io.ComfyNode):
                                 "overwritten."),
             ],
             outputs=[io.Model.Output()],
-        )
+        ))
 
     @classmethod
     def validate_inputs(cls, save_as: str | None = None) -> bool | str:

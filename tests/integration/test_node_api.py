@@ -2,16 +2,19 @@
 
 - ``tests/fixtures/v1_inputs_api.json``: an API graph written against the node inputs of the V1 nodes (ids, input
   names, values; nothing else) validates and runs unchanged: every saved API graph keeps working.
-- Range: ComfyUI skips its own min/max check for every input a node's ``validate_inputs`` names (0.3.75 and 0.33
-  alike); the pack checks both bounds of those from its schema, with a message naming the node and the input.
-  Inputs it does not name keep ComfyUI's own check.
-- Cross-input errors (start_percent after end_percent) are refused at validation.
+- Bad input: every input of every node, each bad value (wrong type, unknown choice, NaN, infinity, out of range)
+  and each rule across inputs, is one 400 error on the node naming the input (``nodes/validation.py``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import re
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 import server_harness
@@ -74,23 +77,97 @@ def refused(client, prompt: dict) -> str:
     return str(error.value)
 
 
-@pytest.mark.parametrize(("node", "name", "value", "message"), [
-    ("10", "interval", 0, "TaylorSeer Apply: interval (0) is below its minimum 1"),
-    ("10", "interval", 51, "TaylorSeer Apply: interval (51) is above its maximum 50"),
-    ("10", "max_order", 5, "TaylorSeer Apply: max_order (5) is above its maximum 4"),
-    ("10", "warmup_steps", -2, "TaylorSeer Apply: warmup_steps (-2) is below its minimum -1"),
-    ("10", "tail_steps", 101, "TaylorSeer Apply: tail_steps (101) is above its maximum 100"),
-    ("10", "start_percent", -0.5, "TaylorSeer Apply: start_percent (-0.5) is below its minimum 0.0"),
-    ("10", "end_percent", 1.5, "TaylorSeer Apply: end_percent (1.5) is above its maximum 1.0"),
-    ("20", "max_consecutive", 101, "CG-Taylor Gate: max_consecutive (101) is above its maximum 100"),
-    ("20", "first_block_order", -1, "CG-Taylor Gate: first_block_order (-1) is below its minimum 0"),
-    ("20", "threshold", 11.0, "Value 11.0 bigger than max of 10.0"),  # not named: ComfyUI's own check
-])
-def test_out_of_range_input_is_refused_at_validation(server, pinned, node, name, value, message):
-    bad = branch(pinned, node)
-    bad[node]["inputs"][name] = value
-    text = refused(server[0], bad)
-    assert message in text and f"node {node} ({bad[node]['class_type']})" in text, text
+def post_prompt(server_url: str, prompt: dict) -> tuple[int, dict]:
+    """``POST /prompt`` of ``prompt`` as JSON (NaN and infinity as Python's json writes them): status and body."""
+    request = urllib.request.Request(server_url + "/prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+LATENT_OUTPUT = ["4", 0]  # EmptyHunyuanLatentVideo's LATENT, in every branch: a link of the wrong type
+
+
+def input_cases(spec: list) -> list[tuple[str, Any]]:
+    """(what is wrong, value) for one input from its ``/object_info`` entry: a wrong type, NaN and infinities, each
+    side of the range, an unknown choice. A BOOLEAN takes any JSON value (ComfyUI converts with ``bool``) and a
+    STRING any text: their rules are in ``RULE_CASES``."""
+    kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    if isinstance(kind, list) or kind == "COMBO":
+        return [("unknown choice", "bogus"), ("wrong type", 7)]
+    if kind in ("INT", "FLOAT"):
+        step = 1 if kind == "INT" else 0.5
+        return [("wrong type", "four"), ("NaN", math.nan), ("infinity", math.inf), ("-infinity", -math.inf),
+                ("below min", options["min"] - step), ("above max", options["max"] + step)]
+    if kind in ("BOOLEAN", "STRING"):
+        return []
+    return [("wrong link type", LATENT_OUTPUT)]
+
+
+RULE_CASES = [  # (node, inputs set together, the input the one error names)
+    ("10", {"start_percent": 0.9, "end_percent": 0.1}, "end_percent"),
+    ("20", {"start_percent": 0.7, "end_percent": 0.2}, "end_percent"),
+    ("10", {"target_speedup": 0.5}, "target_speedup"),
+    ("20", {"target_speedup": 0.99}, "target_speedup"),
+    ("30", {"save_as": "../escaped"}, "save_as"),
+]
+
+
+def one_error_problem(server_url: str, prompt: dict, node: str, name: str) -> str | None:
+    """None when ``prompt`` is refused (400) with exactly one error, on ``node``'s input ``name``; else what
+    happened instead."""
+    status, body = post_prompt(server_url, prompt)
+    errors = {key: [(e.get("extra_info", {}).get("input_name"), e["message"], e["details"]) for e in value["errors"]]
+              for key, value in body.get("node_errors", {}).items()}
+    if status != 400 or list(errors) != [node] or len(errors[node]) != 1 or errors[node][0][0] != name:
+        return f"HTTP {status}, node_errors {errors}"
+    return None
+
+
+@pytest.mark.parametrize("node", list(OUTPUT_OF))
+def test_every_bad_input_gets_exactly_one_error_naming_it(server, pinned, node):
+    """The table: every input of the node as ``/object_info`` describes it, each bad value alone in an otherwise
+    valid graph, then the rules across inputs. Each is one 400 error on the node, naming the input."""
+    client, class_type = server[0], pinned[node]["class_type"]
+    with urllib.request.urlopen(f"{client.server}/object_info/{class_type}", timeout=30) as response:
+        spec = json.loads(response.read())[class_type]["input"]
+    cases = [(name, {name: value}, name, what) for section in ("required", "optional")
+             for name, entry in spec.get(section, {}).items() for what, value in input_cases(entry)]
+    cases += [(", ".join(inputs), inputs, named, "rule") for key, inputs, named in RULE_CASES if key == node]
+    assert len(cases) > 5
+    failures = []
+    for label, inputs, named, what in cases:
+        bad = copy.deepcopy(branch(pinned, node))
+        bad[node]["inputs"].update(inputs)
+        problem = one_error_problem(client.server, bad, node, named)
+        if problem is not None:
+            failures.append(f"{label} = {inputs} ({what}): {problem}")
+    assert not failures, "\n".join(failures)
+    assert post_prompt(client.server, branch(pinned, node))[0] == 200  # the same graph, unchanged, is valid
+
+
+def test_nan_and_out_of_range_say_what_is_valid(server, pinned):
+    bad = branch(pinned, "20")
+    bad["20"]["inputs"]["threshold"] = math.nan
+    assert "Value nan smaller than min of -1.0" in refused(server[0], bad)
+    bad = branch(pinned, "10")
+    bad["10"]["inputs"]["target_speedup"] = 0.5
+    assert "Value 0.5 smaller than min of 1 (or 0: use interval)" in refused(server[0], bad)
+
+
+def test_missing_model_files_are_listed_together(server, pinned):
+    """The FP8 Loader's missing file is refused beside UNETLoader's, both by ComfyUI's own list check."""
+    bad = {**branch(pinned, "30"), **branch(pinned, "10")}
+    bad["30"]["inputs"]["unet_name"] = "nope.safetensors"
+    bad["1"]["inputs"]["unet_name"] = "gone.safetensors"
+    status, body = post_prompt(server[0].server, bad)
+    assert status == 400
+    for node in ("1", "30"):
+        (error,) = body["node_errors"][node]["errors"]
+        assert error["type"] == "value_not_in_list" and error["extra_info"]["input_name"] == "unet_name", error
 
 
 def test_start_after_end_is_refused_at_validation(server, pinned):
@@ -107,19 +184,3 @@ def test_bad_save_as_is_refused_at_validation(server, pinned):
     bad["30"]["inputs"]["save_as"] = "../escaped"
     text = refused(server[0], bad)
     assert "node 30 (FP8Loader)" in text and "FP8 Loader: " in text
-
-
-def test_unknown_choice_stops_the_prompt_with_the_reason(server, pinned):
-    """0.33 refuses a value outside a V3 combo's options at validation. 0.3.75's validation checks only V1's
-    list-typed combos, not V3's ``COMBO`` inputs: there the pack's own check stops the run at the node, before
-    any sampling, with the reason."""
-    from comfy_client import ComfyError
-
-    client, log_path, _output = server
-    bad = branch(pinned, "10")
-    bad["10"]["inputs"]["level"] = "everything"
-    with pytest.raises(ComfyError) as error:
-        client.run(bad)
-    text = str(error.value)
-    assert "node 10 (TaylorSeerApply)" in text, text
-    assert "level: 'everything' not in" in text or "level 'everything' is not one of" in text, text
