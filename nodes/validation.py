@@ -59,11 +59,18 @@ class Minimum(float):
         return f"{self.gap_end:g} (or {float(self):g}: {self.meaning})"
 
 
+class _Choices(list):
+    """A combo's type in V1's form, its list of choices, hashable as V3 types are (0.33 looks types up in a dict)."""
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+
 class _ChoiceList(io.Combo.Input):
     """A combo input typed as its list of choices (V1's form), which every ComfyUI's validation checks."""
 
     def get_io_type(self) -> list:
-        return list(self.options)
+        return _Choices(self.options)
 
 
 def checked_schema(schema: io.Schema) -> io.Schema:
