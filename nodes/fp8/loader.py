@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from comfy_api.latest import io
 
 from ...taylor_core import format_bytes
+from ..validation import checked_schema
 from .checkpoint import (
     SAFETENSORS_SUFFIXES,
     CheckpointHeader,
@@ -41,7 +42,6 @@ from .support import (
     per_channel_supported,
     supports_input_scale,
 )
-from .validation import checked_schema
 
 LOG_PREFIX = "[FP8 Loader]"
 FOLDER = "diffusion_models"
