@@ -8,8 +8,7 @@ i.e. block 0's output after any ControlNet or post-block additions the model mad
 replacement; later stacks: the input of their block 0). A full step records ``R = out(last block) - ref``;
 a forecast step returns ``ref + R_hat`` from the last block and its input unchanged from the blocks between.
 Under the CG-Taylor Gate the target is the last block's output itself (CG-Taylor's "last block forecast":
-``H = out(last block)`` recorded, ``H_hat`` returned), which measured closer to the uncached image on the demo
-model at equal compute (README).
+``H = out(last block)`` recorded, ``H_hat`` returned; docs/benchmarks.md compares the two targets).
 The reference is always the stored copy, never the tensor arriving at the last block, so additions the
 model code makes after the skipped blocks are not counted twice.
 
@@ -25,8 +24,11 @@ from collections.abc import Callable
 
 import torch
 
+from ..taylor_core import Decision, Mode, Reason, relative_l1
 from .families import FamilySpec, StackLayout, StackSpec, block_counts
-from .run_state import FORECAST, GATE, LOG_PREFIX, PROBE, CallPlan, RunState, logger
+from .feature_cache import PROBE
+from .logs import LOG_PREFIX, logger
+from .run_state import CallPlan, RunState
 
 BlockFn = Callable[[dict], dict]
 
@@ -39,12 +41,22 @@ _PREVIOUS_ATTR = "taylor_forecast_previous"
 
 
 class ForecastUnavailable(RuntimeError):
-    """Raised inside the model on a forecast step that cannot be completed; the call is redone in full."""
+    """Raised inside the model on a forecast step that cannot be completed, for ``reason``; the call is redone in
+    full at the same level."""
+
+    def __init__(self, message: str, reason: Reason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class AdapterMismatch(ForecastUnavailable):
-    """The model's blocks do not take what the level's adapter says (e.g. a stream that is a tuple, a moved
-    ComfyUI helper, a changed signature): the step is computed in full and the run falls back one level."""
+    """The model's blocks do not take what the adapter of ``level`` (a level name) says (e.g. a stream that is a
+    tuple, a moved ComfyUI helper, a changed signature, a block never reached): the step is computed in full and
+    the run falls below that level (``levels.fall``)."""
+
+    def __init__(self, message: str, level: str) -> None:
+        super().__init__(message, Reason.ADAPTER_MISMATCH)
+        self.level = level
 
 
 # What the pack's own adapter code raises when ComfyUI changed under it (a moved helper, a renamed attribute or
@@ -80,7 +92,7 @@ def guarded_block(active, stack: int, block: int, args: dict, run_block: BlockFn
     except Exception as exc:
         if adapter_error(exc, raised):
             raise AdapterMismatch(f"{type(exc).__name__} in the {active.level} adapter at block {block} of stack "
-                                  f"{stack}: {exc}") from exc
+                                  f"{stack}: {exc}", active.level) from exc
         raise
 
 
@@ -96,47 +108,52 @@ def stream_copies(args: dict, streams: tuple[str, ...]) -> dict[str, torch.Tenso
     a tensor."""
     for stream in streams:
         if not isinstance(args.get(stream), torch.Tensor):
-            raise AdapterMismatch(f"block argument '{stream}' is a {type(args.get(stream)).__name__}, not a tensor")
+            raise AdapterMismatch(f"block argument '{stream}' is a {type(args.get(stream)).__name__}, not a tensor",
+                                  "residual")
     return {stream: args[stream].clone() for stream in streams}
 
 
 @_eager
 def _record_targets(run: RunState, plan: CallPlan, stack: int, out: dict, ref: dict) -> None:
     for stream, value in ref.items():
-        run.record(plan, f"{stack}/{stream}", out[stream] if run.forecasts_hidden_state else out[stream] - value)
+        run.record(plan, f"{stack}/{stream}", out[stream] if run.gated else out[stream] - value)
 
 
 @_eager
 def checked_forecast(run: RunState, plan: CallPlan, feature: str, like: torch.Tensor) -> torch.Tensor:
     """The forecast of ``feature`` for the call's whole batch, in ``like``'s dtype; ``ForecastUnavailable`` when
-    its shape differs from ``like``'s or it is not finite."""
+    its shape differs from ``like``'s (SHAPE_CHANGE) or it is not finite (NON_FINITE)."""
     value = run.predict(plan, feature)
     if value.shape != like.shape:
         raise ForecastUnavailable(f"forecast of {feature} has shape {tuple(value.shape)}, "
-                                  f"the stream has {tuple(like.shape)}")
+                                  f"the stream has {tuple(like.shape)}", Reason.SHAPE_CHANGE)
     if not torch.isfinite(value).all():
-        raise ForecastUnavailable(f"forecast of {feature} is not finite")
+        raise ForecastUnavailable(f"forecast of {feature} is not finite", Reason.NON_FINITE)
     return value.to(like.dtype)
 
 
 class ResidualPass:
-    """The state of one model call at the residual level (owned by the APPLY_MODEL wrapper for that call).
+    """The state of one model call at the residual level (owned by ``BlockLevel.attempt`` for that call).
 
-    ``forecast`` starts from the call plan; a GATE call decides it at the probe: the reference of the first
-    stack that skips blocks (the first block's output), forecast against its real value.
+    ``decision`` starts as the call plan's; a GATE call settles it at the probe: the reference of the first
+    stack that skips blocks (the first block's output), forecast against its real value. ``gate_error`` is the
+    score the gate compared there.
     """
 
     level = "residual"
 
-    def __init__(self, run: RunState, plan: CallPlan) -> None:
+    def __init__(self, run: RunState, plan: CallPlan, layouts: tuple[StackLayout, ...]) -> None:
         self.run = run
         self.plan = plan
-        self.layouts = run.layouts  # this call's view: another thread may change the run's level meanwhile
-        self.forecast = plan.mode == FORECAST
-        self.pending_gate = plan.mode == GATE
+        self.layouts = layouts
+        self.decision: Decision = plan.decision
         self.gate_error: float | None = None
         self.refs: dict[int, dict[str, torch.Tensor]] = {}
         self.finished: set[int] = set()
+
+    @property
+    def forecast(self) -> bool:
+        return self.decision.mode is Mode.FORECAST
 
     def expected_stacks(self) -> set[int]:
         return {i for i, layout in enumerate(self.layouts) if layout.first_skipped is not None}
@@ -148,7 +165,7 @@ class ResidualPass:
             return run_block(args)
         if block == layout.first_skipped:
             self.refs[stack] = stream_copies(args, streams)
-            if self.run.gate is not None and stack == min(self.expected_stacks()):
+            if self.run.gated and stack == min(self.expected_stacks()):
                 self._probe(self.refs[stack][streams[0]])
         if not self.forecast:
             out = run_block(args)
@@ -162,10 +179,11 @@ class ResidualPass:
         if block != layout.last:
             return {**{s: args[s] for s in streams}, **handed_on}
         if stack not in self.refs:
-            raise ForecastUnavailable(f"stack {stack}'s first skipped block was not reached through our replacement")
+            raise ForecastUnavailable(f"stack {stack}'s first skipped block was not reached through our replacement",
+                                      Reason.ADAPTER_MISMATCH)
         ref = self.refs.pop(stack)
         self.finished.add(stack)
-        if self.run.forecasts_hidden_state:
+        if self.run.gated:
             return {**{s: self._forecast(f"{stack}/{s}", ref[s]) for s in streams}, **handed_on}
         return {**{s: ref[s] + self._forecast(f"{stack}/{s}", ref[s]) for s in streams}, **handed_on}
 
@@ -173,13 +191,12 @@ class ResidualPass:
     def _probe(self, actual: torch.Tensor) -> None:
         """Gate on the probe (deciding call only) and record it on full calls, as CG-Taylor does. A non-finite
         probe is never trusted (``relative_l1`` is inf) and never recorded: it would poison later forecasts."""
-        if self.pending_gate:
-            self.forecast, self.gate_error = self.run.gate_verdict(self.run.probe_error(self.plan, actual))
-            self.run.resolve_gate(self.plan, self.forecast)
-            self.pending_gate = False
+        if self.decision.mode is Mode.GATE:
+            probe_error = relative_l1(self.run.predict(self.plan, PROBE), actual)
+            self.decision, self.gate_error = self.run.verdict(self.plan, probe_error)
         if not torch.isfinite(actual).all():
-            if self.forecast:  # a cond following an earlier verdict: redone in full by the wrapper
-                raise ForecastUnavailable("the first block returned non-finite values")
+            if self.forecast:  # a cond following an earlier verdict: redone in full by the runtime
+                raise ForecastUnavailable("the first block returned non-finite values", Reason.NON_FINITE)
             logger.warning("%s step %d: the first block returned non-finite values; this step is computed in "
                            "full and kept out of the gate's history", LOG_PREFIX, self.plan.step)
             return

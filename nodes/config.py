@@ -11,7 +11,7 @@ from ..taylor_core import (
     BudgetSchedule,
     ConfidenceGate,
     FixedIntervalSchedule,
-    forced_full_schedule,
+    ForcedSteps,
     make_schedule,
 )
 
@@ -22,8 +22,8 @@ FACTOR_DTYPES = ("float32", "model")
 MAX_ORDER = 4
 AUTO_WARMUP = -1
 INTERVAL_WARMUP, BUDGET_WARMUP = 3, 1
-"""``warmup_steps`` auto: TaylorSeer's 3 with an interval (or the gate alone); 1 with a speed-up budget, measured
-closer at every budget on both demo models and samplers (docs/benchmarks.md: warm-up 1 against 2 and 3)."""
+"""``warmup_steps`` auto: TaylorSeer's 3 with an interval (or the gate alone); 1 with a speed-up budget
+(docs/benchmarks.md compares warm-up 1, 2 and 3 at every budget)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ForecastConfig:
     forecast of order ``first_block_order``, forecasting at most ``max_consecutive`` steps in a row, the
     probe errors counted per step or accumulated over a run of forecasts (``error_budget``).
     ``target_speedup`` 0: one full step every ``interval``; >= 1: a speed-up budget (``BudgetSchedule``,
-    ``interval`` unused; with the gate, the gate places the budget's full steps: ``budget_schedule``).
+    ``interval`` unused; with the gate, the gate places the budget's full steps: ``speedup_schedule``).
     ``warmup_steps`` -1 (auto) becomes 3 with an interval, 1 with a budget (``AUTO_WARMUP``).
     ``forecaster`` names the predictor of every cached feature (a key
     of ``taylor_core.PREDICTORS``).
@@ -47,7 +47,7 @@ class ForecastConfig:
     tail_steps: int = 1
     start_percent: float = 0.0
     end_percent: float = 1.0
-    level: str = "output"  # measured closer than residual on both demo models, 0.97 GPU efficiency (README)
+    level: str = "output"  # docs/benchmarks.md compares the levels
     clock: str = "step"
     cache_device: str = "auto"
     factor_dtype: str = "float32"
@@ -55,7 +55,7 @@ class ForecastConfig:
     first_block_order: int = 1
     max_consecutive: int = 0
     error_budget: str = "accumulated"
-    forecaster: str = "newton"  # the one default of both nodes' forecaster input (today's behaviour)
+    forecaster: str = "newton"  # the one default of both nodes' forecaster input
     target_speedup: float = 0.0
     node_id: str | None = field(default=None, compare=False)
     """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
@@ -65,14 +65,14 @@ class ForecastConfig:
             object.__setattr__(self, "warmup_steps", BUDGET_WARMUP if self.target_speedup else INTERVAL_WARMUP)
 
     @property
-    def schedule(self) -> FixedIntervalSchedule | BudgetSchedule:
+    def schedule(self) -> FixedIntervalSchedule | BudgetSchedule | ForcedSteps:
         """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
         if self.gate is not None:
-            return forced_full_schedule(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
+            return ForcedSteps(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
         return self._inputs_schedule()
 
     @property
-    def budget_schedule(self) -> BudgetSchedule | None:
+    def speedup_schedule(self) -> BudgetSchedule | None:
         """The gate's speed-up budget (``taylor_core.pacing``), None without one or without the gate."""
         if self.gate is None or not self.target_speedup:
             return None
@@ -102,8 +102,8 @@ class ForecastConfig:
     def validate(self) -> None:
         """Raise ValueError with an actionable message on any out-of-range or unknown setting."""
         self.schedule.validate()
-        if self.budget_schedule is not None:
-            self.budget_schedule.validate()
+        if self.speedup_schedule is not None:
+            self.speedup_schedule.validate()
         for name, order in (("max_order", self.max_order), ("first_block_order", self.first_block_order)):
             if not 0 <= order <= MAX_ORDER:
                 raise ValueError(f"{name} ({order}) must be between 0 and {MAX_ORDER}")

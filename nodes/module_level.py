@@ -8,8 +8,8 @@ forecasts to the stream. Object patches are not used for recording: replacing a 
 on the clone would move its weight keys, which LoRA weight patching and low-VRAM loading address by name.
 
 Forecast keys are ``"{stack}/{block}/{branch}"`` per chunk (cond and window), as at the other levels.
-Memory: (order + 1) factors of [tokens, hidden] per branch per block per cond, e.g. 38x the residual
-level's for Flux (``ModuleLayout.ratio`` gives it for the run's shapes; the run report prints it).
+Memory: (order + 1) factors of [tokens, hidden] per branch per block per cond, many times the residual
+level's (``ModuleLayout.ratio`` gives the factor for the run's shapes; the run report prints it).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..taylor_core import Decision, Mode, Reason
 from ..taylor_core.stats import format_bytes
 from .block_hooks import ACTIVE_PASS, BlockFn, ForecastUnavailable, checked_forecast
 from .families import FamilySpec, StackLayout, resolve_layout
 from .module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
-from .run_state import FORECAST, CallPlan, RunState
+from .run_state import CallPlan, RunState
 
 
 @dataclass
@@ -75,19 +76,24 @@ def module_layout(family: FamilySpec, diffusion_model: torch.nn.Module,
 
 
 class ModulePass:
-    """The state of one model call at the module level (owned by the APPLY_MODEL wrapper for that call);
-    the same block replacements as the residual level call ``on_block``."""
+    """The state of one model call at the module level (owned by ``BlockLevel.attempt`` for that call); the same
+    block replacements as the residual level call ``on_block``. Never gated: ``decision`` stays the plan's."""
 
     level = "modules"
 
-    def __init__(self, run: RunState, plan: CallPlan, diffusion_model: torch.nn.Module) -> None:
+    def __init__(self, run: RunState, plan: CallPlan, layouts: tuple[StackLayout, ...], modules: ModuleLayout,
+                 diffusion_model: torch.nn.Module) -> None:
         self.run = run
         self.plan = plan
         self.diffusion_model = diffusion_model
-        self.layouts, self.layout = run.layouts, run.modules  # this call's view (another thread may change the run's)
-        self.forecast = plan.mode == FORECAST
+        self.layouts, self.layout = layouts, modules
+        self.decision: Decision = plan.decision
         self.gate_error: float | None = None
         self.finished: set[int] = set()
+
+    @property
+    def forecast(self) -> bool:
+        return self.decision.mode is Mode.FORECAST
 
     def expected_stacks(self) -> set[int]:
         return {i for i, layout in enumerate(self.layouts) if layout.last is not None}
@@ -96,7 +102,8 @@ class ModulePass:
         layout: StackLayout = self.layouts[stack]
         adapter = self.layout.adapters.get((stack, block))
         if adapter is None:  # a block the layout does not list (e.g. a skip list changed): never half-forecast
-            raise ForecastUnavailable(f"block {block} of stack {stack} has no module adapter in this run")
+            raise ForecastUnavailable(f"block {block} of stack {stack} has no module adapter in this run",
+                                      Reason.NO_CHEAP_PATH)
         module = getattr(self.diffusion_model, layout.spec.attribute)[block]
         if self.forecast:
             forecasts = {b.name: self._forecast(feature_name(stack, block, b.name), args[b.stream])
@@ -104,7 +111,7 @@ class ModulePass:
             try:
                 out = adapter.apply(module, args, forecasts)
             except CheapPathUnsupported as exc:
-                raise ForecastUnavailable(f"{adapter.name} {block}: {exc}") from exc
+                raise ForecastUnavailable(f"{adapter.name} {block}: {exc}", Reason.NO_CHEAP_PATH) from exc
         elif self.plan.record:
             self._measure(stack, block, layout, adapter, args)
             with self._recording(stack, block, module, adapter):

@@ -1,5 +1,5 @@
-"""Pure-PyTorch TaylorSeer math: predictors, step/sigma clocks, schedules and budgets, the gate, the one decision
-per evaluation, run stats.
+"""Pure-PyTorch TaylorSeer math: predictors, step/sigma clocks, schedules and speed-up budgets, the gate, the step
+controller that decides every call, run stats.
 
 Depends only on the standard library and torch (no ComfyUI imports). FP8 weight quantization is not here: it
 is the FP8 node family's own (``nodes/fp8``).
@@ -7,8 +7,9 @@ is the FP8 node family's own (``nodes/fp8``).
 
 from .bank import ForecastBank
 from .clock import CLOCKS, fractional_step, locate_step, time_coordinate
+from .controller import Evidence, GatePolicy, PlannedSteps, StepController, StepPolicy
 from .forecaster import NewtonForecaster
-from .gate import ERROR_BUDGETS, ConfidenceGate, GateBudget, forced_full_schedule, relative_l1
+from .gate import ERROR_BUDGETS, ConfidenceGate, ErrorBudget, ForcedSteps, relative_l1
 from .schedule import FixedIntervalSchedule, StepPlan, window_flags
 from .stats import FALLBACK_REASONS, RunStats, format_bytes
 
@@ -18,13 +19,18 @@ __all__ = [
     "ERROR_BUDGETS",
     "FALLBACK_REASONS",
     "FixedIntervalSchedule",
-    "GateBudget",
+    "ErrorBudget",
+    "Evidence",
+    "ForcedSteps",
+    "GatePolicy",
+    "PlannedSteps",
+    "StepController",
+    "StepPolicy",
     "ForecastBank",
     "NewtonForecaster",
     "RunStats",
     "StepPlan",
     "format_bytes",
-    "forced_full_schedule",
     "fractional_step",
     "locate_step",
     "relative_l1",
@@ -32,8 +38,7 @@ __all__ = [
     "window_flags",
 ]
 
-# Issue 12: one decision point, a predictor family, speed-up budgets.
-from .decision import Decision, Mode, Reason, decide, fall_back  # noqa: E402
+from .decision import Decision, Mode, Reason  # noqa: E402
 from .pacing import BudgetPacer, Pace  # noqa: E402
 from .predictors import (  # noqa: E402
     DEFAULT_PREDICTOR,
@@ -64,8 +69,6 @@ __all__ += [
     "Reason",
     "SpectralPredictor",
     "budget_full_steps",
-    "decide",
-    "fall_back",
     "make_predictor",
     "make_schedule",
     "run_options",

@@ -1,19 +1,19 @@
 """CG-Taylor's prediction-confidence gate (arXiv 2508.02240): forecast a step only when the Taylor forecast
 of a cheap probe (the first block's output) matches that probe's real value.
 
-The forced-full steps (step 0, warm-up, tail, outside the start/end window) are a ``FixedIntervalSchedule``
-whose interval never fires; on every other step the gate compares the probe's forecast with its real value.
+The steps a gated run always computes (step 0, warm-up, tail, outside the start/end window) are ``ForcedSteps``;
+on every other step the gate compares the probe's forecast with its real value, and its error budget
+(``ErrorBudget``) carries the score between steps. ``controller.GatePolicy`` puts them together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .schedule import FixedIntervalSchedule
-
-NEVER = 1 << 30  # an interval no run reaches: only the forced steps are full by schedule
+from .schedule import StepPlan, all_full_note, check_plan_args, forced_full, validate_window
 
 
 def relative_l1(predicted: torch.Tensor, actual: torch.Tensor) -> float:
@@ -39,7 +39,7 @@ class ConfidenceGate:
     ``error_budget`` "per_step" compares each step's probe error with the threshold alone (CG-Taylor's rule);
     "accumulated" compares the sum of the probe errors of the forecast steps since the last full step, this
     one included: each forecast step leaves its own error in the trajectory, so a run of forecasts spends one
-    budget (measured closer to the uncached image at equal compute on the demo model: README).
+    error budget (docs/benchmarks.md compares the two).
     """
 
     threshold: float
@@ -67,9 +67,9 @@ class ConfidenceGate:
         return score < self.threshold
 
 
-class GateBudget:
-    """The score a gate carries between steps of one sampling run (owned by that run's state): the budget
-    spent by the current run of forecast steps, 0 after a full step."""
+class ErrorBudget:
+    """The score a gate carries between steps of one sampling run (owned by that run's controller): the error
+    budget spent by the current run of forecast steps, 0 after a full step."""
 
     def __init__(self, gate: ConfidenceGate) -> None:
         self.gate = gate
@@ -87,7 +87,24 @@ class GateBudget:
         self.spent = 0.0
 
 
-def forced_full_schedule(warmup_steps: int, tail_steps: int, start_percent: float,
-                         end_percent: float) -> FixedIntervalSchedule:
-    """The steps a gated run always computes, as a schedule whose interval never fires."""
-    return FixedIntervalSchedule(NEVER, warmup_steps, tail_steps, start_percent, end_percent)
+@dataclass(frozen=True)
+class ForcedSteps:
+    """The steps a gated run always computes: step 0, the first ``warmup_steps``, the last ``tail_steps``, and
+    every step outside the ``[start_percent, end_percent]`` window."""
+
+    warmup_steps: int
+    tail_steps: int
+    start_percent: float
+    end_percent: float
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with an actionable message for an invalid setting."""
+        validate_window(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
+
+    def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:
+        """Full exactly at the forced steps (every step, with a ``note``, when warm-up and tail cover the run)."""
+        self.validate()
+        check_plan_args(num_steps, in_window)
+        if self.warmup_steps + self.tail_steps >= num_steps:
+            return StepPlan((True,) * num_steps, all_full_note(self.warmup_steps, self.tail_steps, num_steps))
+        return StepPlan(forced_full(num_steps, self.warmup_steps, self.tail_steps, in_window))

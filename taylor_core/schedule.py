@@ -53,7 +53,8 @@ def validate_window(warmup_steps: int, tail_steps: int, start_percent: float, en
         )
 
 
-def _check_plan_args(num_steps: int, in_window: Sequence[bool]) -> None:
+def check_plan_args(num_steps: int, in_window: Sequence[bool]) -> None:
+    """Raise ``ValueError`` unless there is at least one step and one window flag per step."""
     if num_steps < 1:
         raise ValueError(f"num_steps ({num_steps}) must be >= 1")
     if len(in_window) != num_steps:
@@ -66,7 +67,8 @@ def forced_full(num_steps: int, warmup_steps: int, tail_steps: int, in_window: S
                  for i in range(num_steps))
 
 
-def _all_full_note(warmup_steps: int, tail_steps: int, num_steps: int) -> str:
+def all_full_note(warmup_steps: int, tail_steps: int, num_steps: int) -> str:
+    """The log's sentence for a plan whose warm-up and tail cover every step."""
     return (f"warmup_steps ({warmup_steps}) + tail_steps ({tail_steps}) >= {num_steps} steps: "
             "every step is computed")
 
@@ -98,9 +100,9 @@ class FixedIntervalSchedule:
         Returns an all-full plan with a ``note`` when ``warmup_steps + tail_steps >= num_steps``.
         """
         self.validate()
-        _check_plan_args(num_steps, in_window)
+        check_plan_args(num_steps, in_window)
         if self.warmup_steps + self.tail_steps >= num_steps:
-            return StepPlan(full=(True,) * num_steps, note=_all_full_note(self.warmup_steps, self.tail_steps,
+            return StepPlan(full=(True,) * num_steps, note=all_full_note(self.warmup_steps, self.tail_steps,
                                                                            num_steps))
         full: list[bool] = []
         last_full = 0
@@ -177,10 +179,10 @@ class BudgetSchedule:
         or, when the forced steps alone exceed that, just the forced ones, with a ``note`` saying the budget is
         not met and the speed-up that results."""
         self.validate()
-        _check_plan_args(num_steps, in_window)
+        check_plan_args(num_steps, in_window)
         budget = budget_full_steps(num_steps, self.target_speedup)
         if self.warmup_steps + self.tail_steps >= num_steps:
-            return StepPlan(full=(True,) * num_steps, note=_all_full_note(self.warmup_steps, self.tail_steps,
+            return StepPlan(full=(True,) * num_steps, note=all_full_note(self.warmup_steps, self.tail_steps,
                                                                            num_steps))
         forced = forced_full(num_steps, self.warmup_steps, self.tail_steps, in_window)
         free = budget - sum(forced)

@@ -5,11 +5,11 @@ import random
 import pytest
 import torch
 
-from taylor_core import ConfidenceGate, GateBudget, relative_l1
+from taylor_core import ConfidenceGate, ErrorBudget, relative_l1
 
 
 def run_gate(gate: ConfidenceGate, errors: list[float]) -> list[tuple[bool, float]]:
-    budget = GateBudget(gate)
+    budget = ErrorBudget(gate)
     return [budget.verdict(error) for error in errors]
 
 
@@ -46,7 +46,7 @@ def test_accumulated_forecasts_no_more_than_per_step():
 
 
 def test_reset_starts_a_new_budget():
-    budget = GateBudget(ConfidenceGate(0.1, 0, "accumulated"))
+    budget = ErrorBudget(ConfidenceGate(0.1, 0, "accumulated"))
     assert budget.verdict(0.06) == (True, 0.06)
     assert budget.verdict(0.06)[0] is False  # 0.12 >= 0.1, and the budget is spent
     assert budget.verdict(0.06) == (True, 0.06)

@@ -47,7 +47,7 @@ def test_empty_and_fallback_reasons():
     stats = RunStats()
     assert stats.compute_ratio == 1.0
     assert stats.step_map(3) == "---"
-    assert FALLBACK_REASONS == {"no-history", "non-finite", "shape-change"}
+    assert FALLBACK_REASONS == {"no-history", "non-finite", "shape-change", "no-cheap-path"}
     for reason in ("no-history", "shape-change", "warmup", "schedule"):
         stats.record(0, 1.0, True, reason)
     assert stats.fallbacks == 2

@@ -36,7 +36,7 @@ def faults():
 @faults()
 def test_output_level_failure_computes_that_step_and_the_rest_in_full(host, flux, conds, monkeypatch, caplog, error):
     reference = host.ksample(flux, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
-    monkeypatch.setattr(host.pack_module("nodes.wrappers"), "_sigma_view", failing_once(error))
+    monkeypatch.setattr(host.pack_module("nodes.levels"), "_sigma_view", failing_once(error))
     with caplog.at_level(logging.INFO):
         out = host.ksample(apply(host, flux, level="output"), *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
     assert torch.equal(out, reference)

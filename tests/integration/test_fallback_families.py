@@ -30,7 +30,7 @@ def test_residual_request_falls_back_to_output_level(host, cosmos, cosmos_conds,
         exact = host.ksample(apply(host, cosmos, interval=1), *cosmos_conds, LATENT, steps=12, cfg=2.0)
     assert torch.equal(exact, reference)
     assert "MiniTrainDIT (cosmos_predict2: Cosmos Predict2, Anima) runs at level=output only" in caplog.text
-    assert "level residual requested: using level=output" in caplog.text
+    assert "level=output only: its forward calls no patches_replace block hook: using level=output" in caplog.text
     with host.count_block_calls(cosmos.model.diffusion_model, ("blocks",)) as calls:
         out = host.ksample(apply(host, cosmos, interval=3), *cosmos_conds, LATENT, steps=12, cfg=2.0)
     assert torch.isfinite(out).all() and not torch.equal(out, reference)
