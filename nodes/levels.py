@@ -142,7 +142,7 @@ class BlockLevel:
             why = f"blocks of stack(s) {sorted(missing)} were not reached through patches_replace"
             if active.forecast:
                 raise AdapterMismatch(why, "residual")
-            run.cache.forget(plan.chunks, self.features)
+            run.forget(plan, self.features)
             fall_at_run(run, self, "residual", why, call.diffusion_model)
         return CallResult(out, decision, active.gate_error)
 

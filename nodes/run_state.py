@@ -207,10 +207,15 @@ class RunState:
     def fall_back(self, plan: CallPlan, reason: Reason, features: tuple[str, ...]) -> CallPlan:
         """The call redone in full for ``reason`` (a forecast that failed or could not run; the one place
         fall-backs enter the controller): the history of its chunks is dropped first."""
-        self.cache.forget(plan.chunks, features)
+        self.forget(plan, features)
         with self.lock:
             decision = self.controller.fallback(reason)
         return dataclasses.replace(plan, decision=decision)
+
+    def forget(self, plan: CallPlan, features: tuple[str, ...]) -> None:
+        """Drop the history of the call's chunks (its ``features`` and the probe): the next full step starts
+        afresh."""
+        self.cache.forget(plan.chunks, features)
 
     def settle(self, plan: CallPlan) -> Decision:
         """End of a deciding call: a gate it left pending (it never reached its probe) is settled as full;
