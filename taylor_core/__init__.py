@@ -8,68 +8,71 @@ is the FP8 node family's own (``nodes/fp8``).
 from .bank import ForecastBank
 from .clock import CLOCKS, fractional_step, locate_step, time_coordinate
 from .controller import Evidence, GatePolicy, PlannedSteps, StepController, StepPolicy
-from .forecaster import NewtonForecaster
+from .decision import Decision, Mode, Reason
 from .gate import ERROR_BUDGETS, ConfidenceGate, ErrorBudget, ForcedSteps, relative_l1
-from .schedule import FixedIntervalSchedule, StepPlan, window_flags
-from .stats import FALLBACK_REASONS, RunStats, format_bytes
-
-__all__ = [
-    "CLOCKS",
-    "ConfidenceGate",
-    "ERROR_BUDGETS",
-    "FALLBACK_REASONS",
-    "FixedIntervalSchedule",
-    "ErrorBudget",
-    "Evidence",
-    "ForcedSteps",
-    "GatePolicy",
-    "PlannedSteps",
-    "StepController",
-    "StepPolicy",
-    "ForecastBank",
-    "NewtonForecaster",
-    "RunStats",
-    "StepPlan",
-    "format_bytes",
-    "fractional_step",
-    "locate_step",
-    "relative_l1",
-    "time_coordinate",
-    "window_flags",
-]
-
-from .decision import Decision, Mode, Reason  # noqa: E402
-from .pacing import BudgetPacer, Pace  # noqa: E402
-from .predictors import (  # noqa: E402
+from .pacing import BudgetPacer, Pace
+from .predictors import (
     DEFAULT_PREDICTOR,
     PREDICTORS,
     AutoPredictor,
     FoCaPredictor,
     HermitePredictor,
+    NewtonPredictor,
     Predictor,
     SpectralPredictor,
     make_predictor,
     run_options,
 )
-from .schedule import MAX_TARGET_SPEEDUP, BudgetSchedule, budget_full_steps, make_schedule  # noqa: E402
+from .schedule import (
+    MAX_TARGET_SPEEDUP,
+    BudgetSchedule,
+    FixedIntervalSchedule,
+    StepPlan,
+    budget_full_steps,
+    make_schedule,
+    window_flags,
+)
+from .stats import FALLBACK_REASONS, RunStats, format_bytes
 
-__all__ += [
+__all__ = [
     "AutoPredictor",
     "BudgetPacer",
     "BudgetSchedule",
+    "CLOCKS",
+    "ConfidenceGate",
     "DEFAULT_PREDICTOR",
     "Decision",
+    "ERROR_BUDGETS",
+    "ErrorBudget",
+    "Evidence",
+    "FALLBACK_REASONS",
+    "FixedIntervalSchedule",
     "FoCaPredictor",
+    "ForcedSteps",
+    "ForecastBank",
+    "GatePolicy",
     "HermitePredictor",
     "MAX_TARGET_SPEEDUP",
     "Mode",
+    "NewtonPredictor",
     "PREDICTORS",
     "Pace",
+    "PlannedSteps",
     "Predictor",
     "Reason",
+    "RunStats",
     "SpectralPredictor",
+    "StepController",
+    "StepPlan",
+    "StepPolicy",
     "budget_full_steps",
+    "fractional_step",
+    "format_bytes",
+    "locate_step",
     "make_predictor",
     "make_schedule",
+    "relative_l1",
     "run_options",
+    "time_coordinate",
+    "window_flags",
 ]

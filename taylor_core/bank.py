@@ -26,7 +26,7 @@ class ForecastBank:
         **options,
     ) -> None:
         """``predictor`` names a key of ``PREDICTORS``; it and ``options`` (that predictor's keyword options) and
-        the other arguments (those of ``NewtonForecaster``) apply to every key. ``ValueError`` for a bad config."""
+        the other arguments (those of every predictor) apply to every key. ``ValueError`` for a bad config."""
         make_predictor(predictor, max_order, factor_dtype, storage_device, **options)  # validate eagerly
         self._config = (predictor, max_order, factor_dtype, storage_device)
         self._options = options
@@ -37,14 +37,14 @@ class ForecastBank:
         """Add the anchor ``(t, value)`` to ``key`` (see ``Predictor.update``)."""
         entry = self._entries.get(key)
         if entry is None:
-            forecaster = make_predictor(*self._config, **self._options)
+            predictor = make_predictor(*self._config, **self._options)
         else:
-            forecaster, held = entry
+            predictor, held = entry
             if held != signature:
-                forecaster.clear()
+                predictor.clear()
                 self.resets += 1
-        forecaster.update(t, value)
-        self._entries[key] = (forecaster, signature)
+        predictor.update(t, value)
+        self._entries[key] = (predictor, signature)
 
     def ready(self, key: Hashable, signature: Hashable) -> bool:
         """Whether ``key`` holds at least one anchor recorded under ``signature``."""
@@ -65,7 +65,7 @@ class ForecastBank:
 
     def bytes_held(self) -> int:
         """Bytes of every factor tensor held by the bank."""
-        return sum(forecaster.bytes_held() for forecaster, _ in self._entries.values())
+        return sum(predictor.bytes_held() for predictor, _ in self._entries.values())
 
     def drop(self, key: Hashable) -> None:
         """Forget ``key`` and free its tensors (no-op for an unknown key)."""

@@ -1,4 +1,4 @@
-"""Time coordinates for the forecaster: raw sigma, or the (fractional) sampling-step index.
+"""Time coordinates for the predictors: raw sigma, or the (fractional) sampling-step index.
 
 Convention: ``step_sigmas`` is the sampler's sigma list, ``n + 1`` python floats for ``n`` steps,
 monotonically non-increasing (usually ending in a 0 that is never evaluated). Step ``i`` (valid
@@ -48,7 +48,7 @@ def locate_step(sigma: float, step_sigmas: Sequence[float]) -> int:
 
 
 def time_coordinate(clock: str, sigma: float, step_sigmas: Sequence[float]) -> float:
-    """The forecaster time of ``sigma`` on ``clock``: ``"sigma"`` (sigma itself) or ``"step"``."""
+    """The predictor time of ``sigma`` on ``clock``: ``"sigma"`` (sigma itself) or ``"step"``."""
     if clock == "sigma":
         return float(sigma)
     if clock == "step":

@@ -3,24 +3,23 @@
 Every full step is a free test: before it becomes an anchor, each candidate forecasts it from what it held, and
 the relative L1 error of that forecast (``taylor_core.gate.relative_l1``), smoothed over full steps, ranks the
 candidates; the best one makes every forecast until the next full step. Ties (e.g. a single anchor, where all
-are plain reuse) go to the earlier candidate. ``"reuse"`` is Newton of order 0. The error measured is at the
-horizon of the last anchor gap.
-
-Measured on the demo Wan (euler, 30 steps, output level, step clock, 3 seeds, PSNR against the uncached
-image): the default (FoCa, Newton; smoothing 0.5) gave 44.6 / 41.4 / 37.7 / 38.8 / 34.4 / 34.2 dB at
-interval 3 / 4 / 5 / 6 / 7 / 8, FoCa alone 43.9 / 43.4 / 40.9 / 39.5 / 33.2 / 35.4 and Newton order 1
-44.5 / 41.3 / 38.6 / 38.3 / 34.5 / 33.0: this rule follows the better of the two at the short and the long
-end but not in between, so FoCa alone is the better default there. With "reuse" among the candidates the
-choice fell to it on the irregular first steps and cost 2-4 dB.
+are plain reuse) go to the earlier candidate. ``"reuse"`` is Newton of order 0. The error scored is at the
+horizon of the last anchor gap. How the default candidates compare with each alone: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..forecaster import NewtonForecaster
 from ..gate import relative_l1
-from .family import BASE_PREDICTORS
+from .foca import FoCaPredictor
+from .hermite import HermitePredictor
+from .newton import NewtonPredictor
+from .spectral import SpectralPredictor
+
+CANDIDATES: dict[str, type] = {cls.name: cls for cls in (NewtonPredictor, HermitePredictor, FoCaPredictor,
+                                                          SpectralPredictor)}
+"""The single-method predictors auto chooses among, by the name the nodes' ``forecaster`` input uses."""
 
 DEFAULT_CANDIDATES = ("foca", "newton")
 DEFAULT_SMOOTHING = 0.5
@@ -29,9 +28,11 @@ DEFAULT_SMOOTHING = 0.5
 class AutoPredictor:
     """Feeds every anchor to each candidate (so its memory is theirs together, e.g. the default set holds
     ``4 + max_order + 1`` tensors at most) and forecasts with the current choice. Options: ``candidates``
-    (names of ``BASE_PREDICTORS`` or "reuse"; the first is the choice until a full step was scored),
+    (names of ``CANDIDATES`` or "reuse"; the first is the choice until a full step was scored),
     ``options`` (``{name: {option: value}}`` passed to that candidate) and ``smoothing`` (in [0, 1): the weight
     of the earlier full steps' errors in a candidate's score; 0 ranks by the newest full step alone)."""
+
+    name = "auto"
 
     def __init__(self, max_order: int, factor_dtype: torch.dtype | None = torch.float32,
                  storage_device: torch.device | str | None = None, *,
@@ -39,17 +40,17 @@ class AutoPredictor:
                  smoothing: float = DEFAULT_SMOOTHING) -> None:
         if not candidates or len(set(candidates)) != len(candidates):
             raise ValueError(f"auto candidates {candidates!r} must be a non-empty list without repeats")
-        unknown = [name for name in candidates if name not in (*BASE_PREDICTORS, "reuse")]
+        unknown = [name for name in candidates if name not in (*CANDIDATES, "reuse")]
         if unknown:
-            raise ValueError(f"auto candidates {unknown} are not among {', '.join((*BASE_PREDICTORS, 'reuse'))}")
+            raise ValueError(f"auto candidates {unknown} are not among {', '.join((*CANDIDATES, 'reuse'))}")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"auto smoothing ({smoothing}) must be in [0, 1): 0 ranks by the newest full step only")
         options = options or {}
         self.smoothing = smoothing
         self.names = tuple(candidates)
         self._members = [
-            NewtonForecaster(0, factor_dtype, storage_device) if name == "reuse"
-            else BASE_PREDICTORS[name](max_order, factor_dtype, storage_device, **options.get(name, {}))
+            NewtonPredictor(0, factor_dtype, storage_device) if name == "reuse"
+            else CANDIDATES[name](max_order, factor_dtype, storage_device, **options.get(name, {}))
             for name in self.names
         ]
         self._choice = 0
@@ -58,6 +59,11 @@ class AutoPredictor:
         """Each candidate's relative L1 error on the newest full step (empty until one was scored)."""
         self.scores: dict[str, float] = {}
         """What ranks the candidates: ``smoothing * previous score + (1 - smoothing) * last error``."""
+
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """Every candidate's own run options (``options``)."""
+        return {"options": {name: candidate.run_options(span, step) for name, candidate in CANDIDATES.items()}}
 
     @property
     def choice(self) -> str:

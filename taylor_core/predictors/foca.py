@@ -25,8 +25,7 @@ from ..anchors import ValueStore, unique_bytes
 
 DEFAULT_DAMP_AFTER = 3.0
 DEFAULT_UNIT = 1.0
-"""One step on the step clock: damping after 3 steps, as cache-dit. On the demo Wan (euler 30, output level,
-3 seeds) it gave 33.2 / 35.4 dB at interval 7 / 8 against 30.5 / 32.7 undamped, and the same at interval <= 4."""
+"""One step on the step clock: damping after 3 steps, as cache-dit (damped against undamped: docs/benchmarks.md)."""
 
 
 class FoCaPredictor:
@@ -40,6 +39,7 @@ class FoCaPredictor:
     the forecast reaches ``damp_after`` times farther than the anchors lie apart).
     """
 
+    name = "foca"
     recursive = True
     """Each forecast feeds the next: a caller that switches predictors should still let this one see every
     forecast time (``AutoPredictor`` does)."""
@@ -59,6 +59,11 @@ class FoCaPredictor:
         self._store = ValueStore(factor_dtype, storage_device)
         self._anchors: list[tuple[float, torch.Tensor]] = []  # newest first, at most 2
         self._rolling: list[tuple[float, torch.Tensor]] = []  # newest first, at most 2
+
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """``unit``: one step of the run, so damping starts ``damp_after`` steps from the anchor on any clock."""
+        return {"unit": step} if step is not None else {}
 
     @property
     def order(self) -> int:

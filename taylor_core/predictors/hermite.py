@@ -12,9 +12,8 @@ Newton interpolant at the newest anchor, ``a_j = p^(j)(t_n) / j!``, and the argu
 lower ones damp the orders >= 2. ``s -> 0`` leaves plain reuse.
 
 Default: HiCache's published setting, ``s = 0.5`` (which halves the first-order term) with the argument in
-sampling steps (the node passes ``unit`` = one step of the run: ``run_options``). On the demo models it was the
-strongest published forecaster at long horizons (docs/benchmarks.md, ``ref hicache``), and the pack's own
-``s = sqrt(1/2)``, unit = anchor gap variant the weakest at order 2.
+sampling steps (the node passes ``unit`` = one step of the run: ``run_options``); how it compares with the
+``s = sqrt(1/2)``, unit = anchor gap variant: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import math
 
 import torch
 
-from .. import forecaster
+from .newton import NewtonPredictor
 
 DEFAULT_SCALE = 0.5
 TAYLOR_SCALE = math.sqrt(0.5)
@@ -54,9 +53,11 @@ def taylor_coefficients(factors: tuple[torch.Tensor, ...], times: tuple[float, .
 
 
 class HermitePredictor:
-    """Scaled-Hermite forecast (module docstring) on top of a ``NewtonForecaster`` of ``max_order``; holds the
-    same tensors as that forecaster (``max_order + 1``). Options: ``scale`` (HiCache's ``s``, > 0) and ``unit``
+    """Scaled-Hermite forecast (module docstring) on top of a ``NewtonPredictor`` of ``max_order``; holds the
+    same tensors as that predictor (``max_order + 1``). Options: ``scale`` (HiCache's ``s``, > 0) and ``unit``
     (the time that counts as one in the Hermite argument, > 0; None: the newest anchor gap)."""
+
+    name = "hermite"
 
     def __init__(self, max_order: int, factor_dtype: torch.dtype | None = torch.float32,
                  storage_device: torch.device | str | None = None, *, scale: float = DEFAULT_SCALE,
@@ -65,9 +66,14 @@ class HermitePredictor:
             raise ValueError(f"hermite scale ({scale}) must be > 0")
         if unit is not None and not unit > 0.0:
             raise ValueError(f"hermite unit ({unit}) must be > 0 (or None: the newest anchor gap)")
-        self._newton = forecaster.NewtonForecaster(max_order, factor_dtype, storage_device)
+        self._newton = NewtonPredictor(max_order, factor_dtype, storage_device)
         self.scale = scale
         self.unit = unit
+
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """``unit``: one step of the run, HiCache's argument in sampling steps."""
+        return {"unit": step} if step is not None else {}
 
     @property
     def order(self) -> int:

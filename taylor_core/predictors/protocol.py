@@ -1,4 +1,4 @@
-"""The interface every forecaster of one tensor-valued trajectory ``F(t)`` implements."""
+"""The interface every predictor of one tensor-valued trajectory ``F(t)`` implements."""
 
 from __future__ import annotations
 
@@ -12,6 +12,16 @@ class Predictor(Protocol):
     """Anchors ``(t, F(t))`` in, forecasts ``F(t)`` out; ``t`` is the caller's clock (sigma or fractional step,
     python floats, any spacing, running up or down). Construction: ``(max_order, factor_dtype, storage_device,
     **options)``. The predictor owns copies of what it is given; ``clear()`` frees them."""
+
+    name: str
+    """The key of ``PREDICTORS`` (the value of the nodes' ``forecaster`` input) that makes this predictor."""
+
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """The keyword options that fit this predictor to one sampling run whose forecast times lie in ``span``
+        (``(lo, hi)``, lo < hi) with a typical step of ``step`` (> 0; 1 on the step clock), in the clock's units;
+        an argument that is None sets nothing (the predictor's default stays)."""
+        ...
 
     @property
     def order(self) -> int:

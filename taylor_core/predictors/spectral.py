@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import forecaster
 from ..anchors import ValueStore
+from .newton import NewtonPredictor
 
 DEFAULT_DEGREE = 4  # Spectrum's M
 DEFAULT_RIDGE = 0.1  # Spectrum's lambda
@@ -53,6 +53,8 @@ class SpectralPredictor:
     max_order) + 1``), ``domain`` (``(lo, hi)`` of the clock mapped onto [-1, 1], e.g. the run's first and last
     time; None: the anchors' and forecast's span)."""
 
+    name = "spectral"
+
     def __init__(self, max_order: int, factor_dtype: torch.dtype | None = torch.float32,
                  storage_device: torch.device | str | None = None, *, degree: int = DEFAULT_DEGREE,
                  ridge: float = DEFAULT_RIDGE, weight: float = DEFAULT_WEIGHT,
@@ -76,6 +78,11 @@ class SpectralPredictor:
         self.domain = None if domain is None else (float(domain[0]), float(domain[1]))
         self._store = ValueStore(factor_dtype, storage_device)
         self._anchors: list[tuple[float, torch.Tensor]] = []  # newest first
+
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """``domain``: the run's span of forecast times, mapped onto the Chebyshev interval."""
+        return {"domain": span} if span is not None else {}
 
     @property
     def order(self) -> int:
@@ -102,7 +109,7 @@ class SpectralPredictor:
         self._anchors = [(t, copy), *[pair for pair in self._anchors if pair[0] != t]][: self.max_anchors]
 
     def _newton(self, t: float) -> torch.Tensor:
-        local = forecaster.NewtonForecaster(self.max_order, factor_dtype=None)
+        local = NewtonPredictor(self.max_order, factor_dtype=None)
         for ta, value in reversed(self._anchors[: self.max_order + 1]):
             local.update(ta, self._store.to_compute(value))
         return local.predict(t)

@@ -1,4 +1,4 @@
-"""The predictor family: one interface, hermite / foca / spectral / auto exactness and limits, the registry."""
+"""The predictors: one interface, newton / hermite / foca / spectral / auto exactness and limits, the registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from taylor_core import PREDICTORS, ForecastBank, NewtonForecaster, Predictor, make_predictor
+from taylor_core import PREDICTORS, ForecastBank, NewtonPredictor, Predictor, make_predictor
 from taylor_core.predictors import AutoPredictor, FoCaPredictor, HermitePredictor, SpectralPredictor, scaled_hermite
 from taylor_core.predictors.hermite import TAYLOR_SCALE, taylor_coefficients
 
@@ -107,7 +107,7 @@ def test_scaled_hermite_values():
 def test_hermite_order_one_with_sqrt_half_is_newton(dtype):
     gen = torch.Generator().manual_seed(3)
     f = trajectory(gen, 3)
-    hermite, newton = HermitePredictor(1, dtype, scale=TAYLOR_SCALE), NewtonForecaster(1, dtype)
+    hermite, newton = HermitePredictor(1, dtype, scale=TAYLOR_SCALE), NewtonPredictor(1, dtype)
     for t in UNEVEN:
         hermite.update(t, f(t))
         newton.update(t, f(t))
@@ -121,7 +121,7 @@ def test_hermite_order_two_with_sqrt_half_damps_by_minus_a2_u2():
     """``He_2(x) = x^2 - 1``: hermite = newton - a_2 u^2 at every t, u the newest anchor gap."""
     gen = torch.Generator().manual_seed(4)
     f = trajectory(gen, 3)
-    hermite, newton = HermitePredictor(2, F64, scale=TAYLOR_SCALE), NewtonForecaster(2, F64)
+    hermite, newton = HermitePredictor(2, F64, scale=TAYLOR_SCALE), NewtonPredictor(2, F64)
     feed(hermite, f, UNEVEN)
     feed(newton, f, UNEVEN)
     u = UNEVEN[-1] - UNEVEN[-2]
@@ -145,7 +145,7 @@ def test_the_default_is_hicache_as_published_on_the_step_clock():
 def test_taylor_coefficients_reproduce_the_newton_polynomial():
     gen = torch.Generator().manual_seed(5)
     f = trajectory(gen, 4)
-    newton = NewtonForecaster(4, F64)
+    newton = NewtonPredictor(4, F64)
     feed(newton, f, UNEVEN)
     a = taylor_coefficients(newton.factors, newton.anchor_times)
     t0 = newton.anchor_times[0]
@@ -243,7 +243,7 @@ def test_spectral_with_no_ridge_and_degree_plus_one_anchors_interpolates(degree)
     gen = torch.Generator().manual_seed(11 + degree)
     values = {t: torch.randn(SHAPE, generator=gen, dtype=F64) for t in UNEVEN[: degree + 1]}
     p = SpectralPredictor(1, F64, degree=degree, ridge=1e-13, weight=1.0)
-    newton = NewtonForecaster(degree, F64)  # the unique interpolant of degree + 1 points
+    newton = NewtonPredictor(degree, F64)  # the unique interpolant of degree + 1 points
     for t, v in values.items():
         p.update(t, v)
         newton.update(t, v)
@@ -266,7 +266,7 @@ def test_spectral_fit_does_not_depend_on_the_domain_without_ridge():
 def test_spectral_weight_zero_and_few_anchors_are_newton_and_memory_is_bounded():
     gen = torch.Generator().manual_seed(13)
     f = trajectory(gen, 3)
-    newton = NewtonForecaster(2, F64)
+    newton = NewtonPredictor(2, F64)
     blend = SpectralPredictor(2, F64, degree=4, weight=0.5, max_anchors=6)
     zero = SpectralPredictor(2, F64, weight=0.0)
     for n, t in enumerate(UNEVEN, start=1):
@@ -293,7 +293,7 @@ def test_auto_picks_the_predictor_that_reproduces_the_trajectory():
     gen = torch.Generator().manual_seed(14)
     f = trajectory(gen, 2)
     auto = AutoPredictor(2, F64, candidates=("reuse", "foca", "hermite", "newton"))
-    newton = NewtonForecaster(2, F64)
+    newton = NewtonPredictor(2, F64)
     for t in UNEVEN:
         auto.update(t, f(t))
         newton.update(t, f(t))
@@ -305,7 +305,7 @@ def test_auto_picks_the_predictor_that_reproduces_the_trajectory():
 def test_auto_scores_each_candidate_on_the_new_full_step_and_ties_go_first():
     flat = [torch.zeros(SHAPE, dtype=F64), torch.ones(SHAPE, dtype=F64), torch.ones(SHAPE, dtype=F64)]
     auto = AutoPredictor(2, F64, candidates=("newton", "reuse", "foca", "hermite"), smoothing=0.0)
-    alone = {name: (NewtonForecaster(0, F64) if name == "reuse" else make_predictor(name, 2, F64))
+    alone = {name: (NewtonPredictor(0, F64) if name == "reuse" else make_predictor(name, 2, F64))
              for name in auto.names}
     for t, v in enumerate(flat):
         auto.update(float(t), v)

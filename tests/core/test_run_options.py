@@ -1,4 +1,4 @@
-"""``run_options``: the clock options each predictor takes, accepted by that predictor and by the bank."""
+"""``run_options``: the clock options each predictor class says it takes, accepted by that predictor and the bank."""
 
 from __future__ import annotations
 
@@ -28,3 +28,16 @@ def test_the_options_reach_the_predictors():
 def test_unknown_span_and_step_keep_the_predictors_defaults():
     assert run_options("foca", None, None) == {} == run_options("spectral", None, None)
     assert FoCaPredictor(1, **run_options("foca", None, None)).unit == FoCaPredictor(1).unit
+
+
+@pytest.mark.parametrize("name", list(PREDICTORS))
+def test_each_predictor_class_says_its_own_run_options(name):
+    cls = PREDICTORS[name]
+    assert cls.name == name
+    assert run_options(name, (0.0, 2.0), 0.1) == cls.run_options((0.0, 2.0), 0.1)
+    assert run_options(name, None, None) == cls.run_options(None, None)
+
+
+def test_an_unknown_predictor_has_no_run_options():
+    with pytest.raises(ValueError, match="unknown forecaster 'taylor'"):
+        run_options("taylor", (0.0, 2.0), 0.1)

@@ -1,4 +1,4 @@
-"""NewtonForecaster: exactness on polynomials, ramp-up, replacement, official-recurrence relation, dtypes."""
+"""NewtonPredictor: exactness on polynomials, ramp-up, replacement, official-recurrence relation, dtypes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from taylor_core import NewtonForecaster
+from taylor_core import NewtonPredictor
 
 F64 = torch.float64
 SHAPE = (3, 4)
@@ -73,7 +73,7 @@ def test_exact_on_polynomials_up_to_max_order(max_order, scale, layout, factor_d
     gen = torch.Generator().manual_seed(1000 * max_order + 7 * LAYOUTS.index(layout) + int(scale * 10))
     for degree in range(max_order + 1):
         coeffs = random_poly(gen, degree)
-        fc = NewtonForecaster(max_order, factor_dtype=factor_dtype)
+        fc = NewtonPredictor(max_order, factor_dtype=factor_dtype)
         values: dict[float, torch.Tensor] = {}
         for t in sample_times(gen, max_order + 3, layout, scale):
             values[t] = poly(coeffs, t)
@@ -96,7 +96,7 @@ def test_degree_above_max_order_misses_by_the_node_polynomial(max_order, layout)
     """For ``F`` of degree m+1 the error is exactly ``c_{m+1} * prod_i (t - a_i)``, which is not zero."""
     gen = torch.Generator().manual_seed(77 + max_order + 100 * LAYOUTS.index(layout))
     coeffs = random_poly(gen, max_order + 1)
-    fc = NewtonForecaster(max_order, factor_dtype=F64)
+    fc = NewtonPredictor(max_order, factor_dtype=F64)
     values = {}
     for t in sample_times(gen, max_order + 3, layout, 1.0):
         values[t] = poly(coeffs, t)
@@ -114,7 +114,7 @@ def test_degree_above_max_order_misses_by_the_node_polynomial(max_order, layout)
 
 @pytest.mark.parametrize("max_order", range(5))
 def test_order_ramps_up_one_per_anchor(max_order):
-    fc = NewtonForecaster(max_order)
+    fc = NewtonPredictor(max_order)
     assert (fc.order, fc.num_anchors, fc.anchor_times) == (0, 0, ())
     times = [1.0, 0.8, 0.55, 0.5, 0.3, 0.2, 0.1]
     for n, t in enumerate(times, start=1):
@@ -129,8 +129,8 @@ def test_same_time_replaces_newest_anchor(max_order):
     """Garbage at t, then the true value at the same t: as if the garbage was never seen."""
     gen = torch.Generator().manual_seed(5 + max_order)
     coeffs = random_poly(gen, max_order)
-    fc = NewtonForecaster(max_order, factor_dtype=F64)
-    clean = NewtonForecaster(max_order, factor_dtype=F64)
+    fc = NewtonPredictor(max_order, factor_dtype=F64)
+    clean = NewtonPredictor(max_order, factor_dtype=F64)
     values = {}
     for t in sample_times(gen, max_order + 4, "unsorted", 1.0):
         values[t] = poly(coeffs, t)
@@ -150,7 +150,7 @@ def test_same_time_replaces_newest_anchor(max_order):
 
 
 def test_replacing_the_only_anchor():
-    fc = NewtonForecaster(2)
+    fc = NewtonPredictor(2)
     fc.update(0.7, torch.ones(SHAPE))
     fc.update(0.7, torch.full(SHAPE, 4.0))
     assert (fc.order, fc.anchor_times) == (0, (0.7,))
@@ -160,7 +160,7 @@ def test_replacing_the_only_anchor():
 def test_repeat_of_an_older_anchor_time_truncates_to_the_consistent_anchors():
     """Anchors (3, 2, 1) then t=2: the difference over (2, 3, 2) is undefined, keep [2, 3] only."""
     line = [torch.full(SHAPE, 1.0), torch.full(SHAPE, -2.0)]  # F(t) = 1 - 2t
-    fc = NewtonForecaster(3, factor_dtype=F64)
+    fc = NewtonPredictor(3, factor_dtype=F64)
     for t in (1.0, 2.0, 3.0, 2.0):
         fc.update(t, poly(line, t).to(F64))
     assert (fc.order, fc.anchor_times) == (1, (2.0, 3.0))
@@ -168,7 +168,7 @@ def test_repeat_of_an_older_anchor_time_truncates_to_the_consistent_anchors():
 
 
 def test_predict_without_anchor_raises_and_clear_frees_everything():
-    fc = NewtonForecaster(2)
+    fc = NewtonPredictor(2)
     with pytest.raises(RuntimeError, match="no anchor"):
         fc.predict(0.5)
     for t in (1.0, 0.9, 0.7):
@@ -182,10 +182,10 @@ def test_predict_without_anchor_raises_and_clear_frees_everything():
 
 def test_rejects_bad_config_and_inputs():
     with pytest.raises(ValueError, match="max_order"):
-        NewtonForecaster(-1)
+        NewtonPredictor(-1)
     with pytest.raises(ValueError, match="floating"):
-        NewtonForecaster(1, factor_dtype=torch.int32)
-    fc = NewtonForecaster(1)
+        NewtonPredictor(1, factor_dtype=torch.int32)
+    fc = NewtonPredictor(1)
     with pytest.raises(ValueError, match="finite"):
         fc.update(math.nan, torch.zeros(SHAPE))
     fc.update(1.0, torch.zeros(SHAPE))
@@ -194,7 +194,7 @@ def test_rejects_bad_config_and_inputs():
 
 
 def test_state_is_not_aliased_with_caller_tensors():
-    fc = NewtonForecaster(0, factor_dtype=None)
+    fc = NewtonPredictor(0, factor_dtype=None)
     value = torch.ones(SHAPE)
     fc.update(1.0, value)
     value.fill_(9.0)
@@ -237,7 +237,7 @@ class OfficialTaylorSeer:
 def run_both(max_order: int, full_steps: list[int], num_steps: int, seed: int):
     """Feed random features at ``full_steps`` to both; yield (step, x, values so far, newton, official)."""
     gen = torch.Generator().manual_seed(seed)
-    newton, official = NewtonForecaster(max_order, factor_dtype=F64), OfficialTaylorSeer(max_order)
+    newton, official = NewtonPredictor(max_order, factor_dtype=F64), OfficialTaylorSeer(max_order)
     seen: list[torch.Tensor] = []
     for step in range(num_steps):
         if step in full_steps:
@@ -294,7 +294,7 @@ def test_order_two_differs_from_official_by_newton_term():
 
 @pytest.mark.parametrize(("factor_dtype", "bytes_per_element"), [(torch.float32, 4), (None, 2)])
 def test_factor_dtype_sets_memory_and_predict_keeps_value_dtype(factor_dtype, bytes_per_element):
-    fc = NewtonForecaster(2, factor_dtype=factor_dtype, storage_device="cpu")
+    fc = NewtonPredictor(2, factor_dtype=factor_dtype, storage_device="cpu")
     assert fc.storage_device == torch.device("cpu")
     value = torch.randn(5, 7).to(torch.bfloat16)
     for t in (1.0, 0.9, 0.75, 0.6, 0.5):
@@ -314,7 +314,7 @@ def test_float32_factors_round_bf16_values_less_than_bf16_factors():
 
     errors = {}
     for factor_dtype in (torch.float32, None):
-        fc = NewtonForecaster(1, factor_dtype=factor_dtype)
+        fc = NewtonPredictor(1, factor_dtype=factor_dtype)
         for t in t_values:
             fc.update(t, line(t))
         # exact line through the two newest bf16 anchors, evaluated in float64
@@ -329,7 +329,7 @@ def test_float32_factors_round_bf16_values_less_than_bf16_factors():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_storage_predicts_on_the_value_device():
-    fc = NewtonForecaster(1, storage_device="cpu")
+    fc = NewtonPredictor(1, storage_device="cpu")
     value = torch.randn(SHAPE, device="cuda", dtype=torch.float16)
     fc.update(1.0, value)
     fc.update(0.5, 2 * value)

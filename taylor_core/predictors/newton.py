@@ -1,4 +1,4 @@
-"""Newton backward divided-difference forecaster for one feature tensor.
+"""Newton backward divided-difference predictor for one feature tensor.
 
 Time ``t`` is whatever clock the caller uses (sigma or fractional sampling step, see
 ``taylor_core.clock``); anchors may be irregularly spaced and ``t`` may run down
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .anchors import ValueStore
+from ..anchors import ValueStore
 
 
-class NewtonForecaster:
+class NewtonPredictor:
     """Polynomial forecast of one tensor-valued trajectory ``F(t)`` from its newest anchors.
 
     State (owned by the instance, never aliased with caller tensors): the Newton diagonal
@@ -20,8 +20,10 @@ class NewtonForecaster:
     factor dtype, on the storage device) and the anchor times ``t_n, ..., t_{n-k}`` (python floats,
     newest first). ``k`` is the effective order, ``min(anchors - 1, max_order)``; at most
     ``max_order + 1`` tensors are held. The forecast is exact, up to float rounding, for
-    trajectories that are polynomials of degree <= ``max_order`` in ``t``.
+    trajectories that are polynomials of degree <= ``max_order`` in ``t``. Takes no run options.
     """
+
+    name = "newton"
 
     def __init__(
         self,
@@ -74,6 +76,11 @@ class NewtonForecaster:
         """Bytes of the held factor tensors."""
         return sum(d.nbytes for d in self._diag)
 
+    @classmethod
+    def run_options(cls, span: tuple[float, float] | None, step: float | None) -> dict:
+        """None: the Newton form depends on the anchors alone."""
+        return {}
+
     def clear(self) -> None:
         """Drop every held tensor and anchor."""
         self._diag = []
@@ -115,7 +122,7 @@ class NewtonForecaster:
         Raises ``RuntimeError`` when no anchor is held.
         """
         if not self._diag:
-            raise RuntimeError("NewtonForecaster.predict: no anchor held; call update() first")
+            raise RuntimeError("NewtonPredictor.predict: no anchor held; call update() first")
         t = float(t)
         a = self._times
         d = [self._store.to_compute(f) for f in self._diag]
