@@ -58,7 +58,7 @@ COLUMNS = ["arch", "sampler", "steps", "method", "level", "forecaster", "interva
 @dataclass(frozen=True)
 class Config:
     """One method setting; ``make(model)`` returns the patched model (None = no cache). A plan is an ``interval``
-    or a ``target_speedup`` budget (the pack's ``BudgetSchedule``; a reference runs on the very same plan)."""
+    or a ``target_speedup`` budget (the pack's ``SpeedupSchedule``; a reference runs on the very same plan)."""
 
     method: str  # none | taylorseer | cg_taylor | reference | easycache | lazycache
     level: str = ""
@@ -180,7 +180,7 @@ def _copy_input(executor, x, *args, **kwargs):
     """Hands the diffusion model a copy of its input. ComfyUI 0.3.75's EasyCache adds its cached difference to
     the input in place on skipped steps; for a float32 flow model ``apply_model``'s input is that very tensor
     (no dtype cast, ``calculate_input`` returns it), so ``denoised = x - sigma * out`` would read the modified
-    tensor (measured: 8-12 dB at every threshold). The copy costs one latent-sized clone per call, for every
+    tensor (what that costs: docs/performance.md). The copy costs one latent-sized clone per call, for every
     configuration alike; a bf16/fp16 model gets such a copy from ComfyUI's own cast."""
     return executor(x.clone(), *args, **kwargs)
 

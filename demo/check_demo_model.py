@@ -23,9 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-# Before torch loads libgomp. Spin-waiting OpenMP threads collapse when another process shares the 2 cores
-# (measured: 8.1 s a training step instead of 0.19 s with passive waiting, beside one busy process); on free
-# cores passive waiting costs about 15 % (0.122 s against 0.105 s). Results are identical either way.
+# Before torch loads libgomp. Spin-waiting OpenMP threads collapse when another process shares the cores;
+# passive waiting costs a little on free cores (both timed: docs/development.md). Results are identical either way.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402

@@ -8,10 +8,10 @@ import torch
 
 from ..taylor_core import (
     PREDICTORS,
-    BudgetSchedule,
     ConfidenceGate,
     FixedIntervalSchedule,
     ForcedSteps,
+    SpeedupSchedule,
     make_schedule,
 )
 
@@ -34,7 +34,7 @@ class ForecastConfig:
     decides every step that is not forced full (``interval`` is then unused), probing with the first block's
     forecast of order ``first_block_order``, forecasting at most ``max_consecutive`` steps in a row, the
     probe errors counted per step or accumulated over a run of forecasts (``error_budget``).
-    ``target_speedup`` 0: one full step every ``interval``; >= 1: a speed-up budget (``BudgetSchedule``,
+    ``target_speedup`` 0: one full step every ``interval``; >= 1: a speed-up budget (``SpeedupSchedule``,
     ``interval`` unused; with the gate, the gate places the budget's full steps: ``speedup_schedule``).
     ``warmup_steps`` -1 (auto) becomes 3 with an interval, 1 with a budget (``AUTO_WARMUP``).
     ``forecaster`` names the predictor of every cached feature (a key
@@ -65,20 +65,20 @@ class ForecastConfig:
             object.__setattr__(self, "warmup_steps", BUDGET_WARMUP if self.target_speedup else INTERVAL_WARMUP)
 
     @property
-    def schedule(self) -> FixedIntervalSchedule | BudgetSchedule | ForcedSteps:
+    def schedule(self) -> FixedIntervalSchedule | SpeedupSchedule | ForcedSteps:
         """The steps computed by schedule: every step of the plan when not gated, the forced ones when gated."""
         if self.gate is not None:
             return ForcedSteps(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
         return self._inputs_schedule()
 
     @property
-    def speedup_schedule(self) -> BudgetSchedule | None:
+    def speedup_schedule(self) -> SpeedupSchedule | None:
         """The gate's speed-up budget (``taylor_core.pacing``), None without one or without the gate."""
         if self.gate is None or not self.target_speedup:
             return None
         return self._inputs_schedule()
 
-    def _inputs_schedule(self) -> FixedIntervalSchedule | BudgetSchedule:
+    def _inputs_schedule(self) -> FixedIntervalSchedule | SpeedupSchedule:
         """The schedule ``interval`` / ``target_speedup`` describe (``make_schedule``)."""
         return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
                              self.start_percent, self.end_percent)

@@ -1,8 +1,8 @@
-"""Registration of the pack's nodes with ComfyUI, one node family at a time.
+"""Registration of the pack's nodes with ComfyUI, one node group at a time.
 
-A family whose modules cannot be imported, or whose schema cannot be built, on this ComfyUI or torch (e.g. a
+A group whose modules cannot be imported, or whose schema cannot be built, on this ComfyUI or torch (e.g. a
 torch without float8 types for the FP8 Loader) is left out with one logged line naming it and the reason; the
-other families register. A ComfyUI without the V3 node API (``comfy_api.latest``) gets one logged line and no
+other groups register. A ComfyUI without the V3 node API (``comfy_api.latest``) gets one logged line and no
 nodes, never a traceback.
 """
 
@@ -14,12 +14,12 @@ import logging
 logger = logging.getLogger("taylor_forecast")
 LOG_PREFIX = "[taylor_forecast]"
 
-FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
+NODE_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "TaylorSeer (TaylorSeer Apply, CG-Taylor Gate)": (("taylorseer_apply", "TaylorSeerApply"),
                                                       ("cg_taylor_gate", "CGTaylorGate")),
     "FP8 (FP8 Loader)": (("fp8.loader", "FP8Loader"),),
 }
-"""Family name (as logged) -> (module relative to this package, e.g. ``fp8.loader``, node class) of each node."""
+"""Node group name (as logged) -> (module relative to this package, e.g. ``fp8.loader``, node class) of each node."""
 
 
 def v3_api_missing() -> str | None:
@@ -34,8 +34,8 @@ def v3_api_missing() -> str | None:
     return None
 
 
-def family_nodes(members: tuple[tuple[str, str], ...]) -> list[type]:
-    """The node classes of one family, each schema built once (ComfyUI builds it again at registration)."""
+def group_nodes(members: tuple[tuple[str, str], ...]) -> list[type]:
+    """The node classes of one node group, each schema built once (ComfyUI builds it again at registration)."""
     classes = [getattr(importlib.import_module(f".{module}", __package__), name) for module, name in members]
     for cls in classes:
         cls.GET_SCHEMA()
@@ -43,13 +43,13 @@ def family_nodes(members: tuple[tuple[str, str], ...]) -> list[type]:
 
 
 def node_classes() -> list[type]:
-    """Every node class of the families that load here; a family that fails is logged and left out."""
+    """Every node class of the node groups that load here; a group that fails is logged and left out."""
     classes = []
-    for family, members in FAMILIES.items():
+    for group, members in NODE_GROUPS.items():
         try:
-            classes += family_nodes(members)
-        except Exception as exc:  # any failure of one family must leave the others registered
-            logger.error("%s the %s nodes are not registered: %s: %s", LOG_PREFIX, family, type(exc).__name__,
+            classes += group_nodes(members)
+        except Exception as exc:  # any failure of one group must leave the others registered
+            logger.error("%s the %s nodes are not registered: %s: %s", LOG_PREFIX, group, type(exc).__name__,
                          exc)
     return classes
 

@@ -452,9 +452,9 @@ def note_text(spec: WorkflowSpec, graph: Graph, inserted: list[tuple[dict, int, 
         elif values.get("target_speedup"):
             if str(REPO) not in sys.path:
                 sys.path.insert(0, str(REPO))
-            from taylor_core.schedule import budget_full_steps
+            from taylor_core.schedule import speedup_full_steps
 
-            budget = budget_full_steps(steps, values["target_speedup"])
+            budget = speedup_full_steps(steps, values["target_speedup"])
             lines.append(f"\nNode {node['id']}, {steps} steps per run: {budget} computed (the budget), the first "
                          f"{values['warmup_steps']} and last {values['tail_steps']} among them; the gate's probe "
                          "places the others.")

@@ -2,7 +2,7 @@
 controller that decides every call, run stats.
 
 Depends only on the standard library and torch (no ComfyUI imports). FP8 weight quantization is not here: it
-is the FP8 node family's own (``nodes/fp8``).
+is the FP8 node group's own (``nodes/fp8``).
 """
 
 from .bank import ForecastBank
@@ -25,11 +25,11 @@ from .predictors import (
 )
 from .schedule import (
     MAX_TARGET_SPEEDUP,
-    BudgetSchedule,
     FixedIntervalSchedule,
+    SpeedupSchedule,
     StepPlan,
-    budget_full_steps,
     make_schedule,
+    speedup_full_steps,
     window_flags,
 )
 from .stats import FALLBACK_REASONS, RunStats, format_bytes
@@ -37,7 +37,6 @@ from .stats import FALLBACK_REASONS, RunStats, format_bytes
 __all__ = [
     "AutoPredictor",
     "BudgetPacer",
-    "BudgetSchedule",
     "CLOCKS",
     "ConfidenceGate",
     "DEFAULT_PREDICTOR",
@@ -62,17 +61,18 @@ __all__ = [
     "Reason",
     "RunStats",
     "SpectralPredictor",
+    "SpeedupSchedule",
     "StepController",
     "StepPlan",
     "StepPolicy",
-    "budget_full_steps",
-    "fractional_step",
     "format_bytes",
+    "fractional_step",
     "locate_step",
     "make_predictor",
     "make_schedule",
     "relative_l1",
     "run_options",
+    "speedup_full_steps",
     "time_coordinate",
     "window_flags",
 ]

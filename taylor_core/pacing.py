@@ -1,6 +1,6 @@
 """A speed-up budget for the confidence gate: the gate places the budget's full steps, the pacer keeps the count.
 
-The budget's plan (``BudgetSchedule``) says how many full steps the run spends and roughly where; the gate's probe
+The budget's plan (``SpeedupSchedule``) says how many full steps the run spends and roughly where; the gate's probe
 runs each compute early (the probe distrusts a forecast) or late (the probe trusts it), at most ``slack`` steps from
 where the plan has it. Units: sampling-step indices; a step counts once however many
 evaluations it has (all of them full or none). Owned by one run's state; not

@@ -119,8 +119,9 @@ DEFAULT_GROWTH = 0.5
 MIN_GROWTH, MAX_GROWTH = 0.25, 4.0
 
 
-def budget_full_steps(num_steps: int, target_speedup: float) -> int:
-    """``round(num_steps / target_speedup)`` (halves round up), at least 1: the full steps a budget allows."""
+def speedup_full_steps(num_steps: int, target_speedup: float) -> int:
+    """``round(num_steps / target_speedup)`` (halves round up), at least 1: the full steps a speed-up budget
+    allows."""
     return max(1, math.floor(num_steps / target_speedup + 0.5))
 
 
@@ -143,18 +144,17 @@ def growing_positions(count: int, start: int, stop: int, growth: float) -> list[
 
 
 @dataclass(frozen=True)
-class BudgetSchedule:
-    """A speed-up budget: ``round(num_steps / target_speedup)`` full steps in all (within one: see ``plan``).
+class SpeedupSchedule:
+    """The plan of a speed-up budget: ``round(num_steps / target_speedup)`` full steps in all (within one: see
+    ``plan``).
 
     The forced steps (step 0, warm-up, tail, outside the ``[start_percent, end_percent]`` window) are full and
-    count against the budget; the rest of the budget goes to the forecast stretches in proportion to their
+    count against the speed-up budget; the rest of it goes to the forecast stretches in proportion to their
     length, each stretch's full steps placed with linearly changing gaps (``growth`` = last gap over first;
-    1 = even; > 1 front-loads as Spectrum's growing windows do, < 1 back-loads). Default 0.5: on the demo Wan
-    (euler, 30 steps, output level, 3 seeds) the same 10 full steps gave 36.9 dB at growth 2, 41.0 at 1 and
-    43.4 at 0.5 (FoCa), and 8 full steps 33.2 / 36.6 / 37.9 dB: late steps need the computes there.
-    ``target_speedup`` 1 computes every step. Steps, not model evaluations, are counted: a multi-evaluation
-    sampler (heun, dpmpp_2s) runs all evaluations of a step in full or none, so its ratio of evaluations is
-    the same up to a step's share of evaluations (heun's last step has one).
+    1 = even; > 1 front-loads as Spectrum's growing windows do, < 1 back-loads; the default 0.5 against 0.3
+    and 1: docs/performance.md). ``target_speedup`` 1 computes every step. Steps, not model evaluations, are
+    counted: a multi-evaluation sampler (heun, dpmpp_2s) runs all evaluations of a step in full or none, so its
+    ratio of evaluations is the same up to a step's share of evaluations (heun's last step has one).
     """
 
     target_speedup: float
@@ -175,20 +175,20 @@ class BudgetSchedule:
         validate_window(self.warmup_steps, self.tail_steps, self.start_percent, self.end_percent)
 
     def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:
-        """Plan ``num_steps`` steps with exactly ``budget_full_steps(num_steps, target_speedup)`` full steps,
-        or, when the forced steps alone exceed that, just the forced ones, with a ``note`` saying the budget is
-        not met and the speed-up that results."""
+        """Plan ``num_steps`` steps with exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps,
+        or, when the forced steps alone exceed that, just the forced ones, with a ``note`` saying the speed-up
+        budget is not met and the speed-up that results."""
         self.validate()
         check_plan_args(num_steps, in_window)
-        budget = budget_full_steps(num_steps, self.target_speedup)
+        allowed = speedup_full_steps(num_steps, self.target_speedup)
         if self.warmup_steps + self.tail_steps >= num_steps:
             return StepPlan(full=(True,) * num_steps, note=all_full_note(self.warmup_steps, self.tail_steps,
                                                                            num_steps))
         forced = forced_full(num_steps, self.warmup_steps, self.tail_steps, in_window)
-        free = budget - sum(forced)
+        free = allowed - sum(forced)
         if free < 0:
             return StepPlan(full=forced, note=(
-                f"target_speedup {self.target_speedup:g} allows {budget} full steps of {num_steps}, but step 0, "
+                f"target_speedup {self.target_speedup:g} allows {allowed} full steps of {num_steps}, but step 0, "
                 f"warmup_steps ({self.warmup_steps}), tail_steps ({self.tail_steps}) and the window force "
                 f"{sum(forced)}: running at {num_steps / sum(forced):.2f}x instead"))
         full = list(forced)
@@ -196,18 +196,18 @@ class BudgetSchedule:
         for (first, last), count in zip(stretches, _apportion(free, [b - a + 1 for a, b in stretches])):
             for i in growing_positions(count, first - 1, last + 1, self.growth):
                 full[i] = True
-        note = "" if budget > 1 else (f"target_speedup {self.target_speedup:g} leaves one full step of {num_steps}: "
+        note = "" if allowed > 1 else (f"target_speedup {self.target_speedup:g} leaves one full step of {num_steps}: "
                                       "every forecast reuses step 0")
         return StepPlan(full=tuple(full), note=note)
 
 
 def make_schedule(interval: int, target_speedup: float, warmup_steps: int, tail_steps: int, start_percent: float,
-                  end_percent: float) -> FixedIntervalSchedule | BudgetSchedule:
+                  end_percent: float) -> FixedIntervalSchedule | SpeedupSchedule:
     """The schedule a node's inputs describe: ``target_speedup`` 0 keeps the fixed ``interval``, any other value
-    is a ``BudgetSchedule`` (``interval`` is then unused). Call ``validate()`` on the result."""
+    is a ``SpeedupSchedule`` (``interval`` is then unused). Call ``validate()`` on the result."""
     if target_speedup == 0.0:
         return FixedIntervalSchedule(interval, warmup_steps, tail_steps, start_percent, end_percent)
-    return BudgetSchedule(target_speedup, warmup_steps, tail_steps, start_percent, end_percent)
+    return SpeedupSchedule(target_speedup, warmup_steps, tail_steps, start_percent, end_percent)
 
 
 def _forecast_stretches(forced: Sequence[bool]) -> list[tuple[int, int]]:

@@ -1,4 +1,4 @@
-"""The FP8 node family: the "FP8 Loader" node and what it needs, one job per module.
+"""The FP8 node group: the "FP8 Loader" node and what it needs, one job per module.
 
 - ``quantize``: scaled fp8 quantization of one weight and its error metrics (pure torch, no ComfyUI, no
   relative imports: it loads on its own).

@@ -9,7 +9,6 @@ import pytest
 
 from taylor_core import (
     FALLBACK_REASONS,
-    BudgetSchedule,
     ConfidenceGate,
     Decision,
     Evidence,
@@ -17,6 +16,7 @@ from taylor_core import (
     Mode,
     PlannedSteps,
     Reason,
+    SpeedupSchedule,
     StepController,
     StepPlan,
 )
@@ -157,7 +157,7 @@ def test_planned_controller_paces_the_speedup_budget():
     spending exactly the budget's full steps whatever the probe answers."""
     steps = 20
     forced = StepPlan(tuple(i < 2 or i == steps - 1 for i in range(steps)))
-    budget = BudgetSchedule(4.0, 2, 1, 0.0, 1.0).plan(steps, [True] * steps)
+    budget = SpeedupSchedule(4.0, 2, 1, 0.0, 1.0).plan(steps, [True] * steps)
     run = StepController.planned(forced, TRUSTING, budget)
     assert isinstance(run.gate.pacer, BudgetPacer)
     full = []

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from taylor_core import BudgetSchedule
+from taylor_core import SpeedupSchedule
 from taylor_core.pacing import BudgetPacer, Pace
 from taylor_core.schedule import forced_full
 
@@ -30,7 +30,7 @@ def run(pacer: BudgetPacer, forced: list[bool], gate) -> list[bool]:
                                                            (50, 4.5, 3, 2), (12, 2.0, 1, 2)])
 def test_exact_budget_and_slack_for_any_gate(steps, speedup, warmup, slack):
     window = [True] * steps
-    plan = BudgetSchedule(speedup, warmup, 1, 0.0, 1.0).plan(steps, window).full
+    plan = SpeedupSchedule(speedup, warmup, 1, 0.0, 1.0).plan(steps, window).full
     forced = list(forced_full(steps, warmup, 1, window))
     rng = random.Random(steps * 31 + slack)
     gates = [lambda s: True, lambda s: False] + [lambda s, p=p: rng.random() < p for p in (0.2, 0.5, 0.8)] * 4
@@ -45,7 +45,7 @@ def test_exact_budget_and_slack_for_any_gate(steps, speedup, warmup, slack):
 
 def test_always_trusting_gate_runs_each_compute_slack_late_and_a_distrusting_one_early():
     steps, window = 30, [True] * 30
-    plan = BudgetSchedule(3.0, 3, 1, 0.0, 1.0).plan(steps, window).full
+    plan = SpeedupSchedule(3.0, 3, 1, 0.0, 1.0).plan(steps, window).full
     forced = list(forced_full(steps, 3, 1, window))
     late = run(BudgetPacer(plan, forced, 1), forced, lambda s: False)
     early = run(BudgetPacer(plan, forced, 1), forced, lambda s: True)

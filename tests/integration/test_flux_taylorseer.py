@@ -31,9 +31,9 @@ def planned_full_steps(inputs: dict, num_steps: int) -> list[int]:
     TaylorSeer's interval rule above, or with a ``target_speedup`` the budget's plan from ``taylor_core``."""
     if not inputs.get("target_speedup"):
         return full_steps(num_steps, inputs["interval"], inputs["warmup_steps"], inputs["tail_steps"])
-    from taylor_core.schedule import BudgetSchedule
+    from taylor_core.schedule import SpeedupSchedule
 
-    plan = BudgetSchedule(inputs["target_speedup"], inputs["warmup_steps"], inputs["tail_steps"], 0.0, 1.0)
+    plan = SpeedupSchedule(inputs["target_speedup"], inputs["warmup_steps"], inputs["tail_steps"], 0.0, 1.0)
     return [i for i, full in enumerate(plan.plan(num_steps, [True] * num_steps).full) if full]
 
 

@@ -1,9 +1,9 @@
-"""Registration per node family, for real: a child process imports ComfyUI and loads the pack with ComfyUI's own
+"""Registration per node group, for real: a child process imports ComfyUI and loads the pack with ComfyUI's own
 ``nodes.load_custom_node`` (what its boot does for each custom node folder), after making one import fail with a
 ``sys.modules`` entry of None. Nothing of ComfyUI is mocked.
 
-- One family that cannot load (its module missing, as on a torch without float8 types for the FP8 Loader) is
-  logged in one line naming it and the reason; the other family's nodes register.
+- One node group that cannot load (its module missing, as on a torch without float8 types for the FP8 Loader) is
+  logged in one line naming it and the reason; the other group's nodes register.
 - A ComfyUI without the V3 node API (``comfy_api.latest``) gets one logged line and no nodes, no traceback.
 - Loading the pack logs nothing of ComfyUI's about quantized layers (the FP8 Loader's feature probe is silent).
 """
@@ -73,20 +73,20 @@ def ours(result: dict) -> list[str]:
     return [line for line in result["log"] if "[taylor_forecast]" in line]
 
 
-@pytest.mark.parametrize(("poisoned", "family", "registered"), [
+@pytest.mark.parametrize(("poisoned", "group", "registered"), [
     (FP8_FAILS, "FP8 (FP8 Loader)", ["TaylorSeerApply", "CGTaylorGate"]),
     (TAYLORSEER_FAILS, "TaylorSeer (TaylorSeer Apply, CG-Taylor Gate)", ["FP8Loader"]),
 ])
-def test_a_family_that_cannot_load_is_logged_and_the_others_register(loads, poisoned, family, registered):
+def test_a_node_group_that_cannot_load_is_logged_and_the_others_register(loads, poisoned, group, registered):
     result = loads[poisoned]
     assert (result["loaded"], result["nodes"]) == (True, registered), result
     (line,) = ours(result)
-    assert f"ERROR [taylor_forecast] the {family} nodes are not registered: ModuleNotFoundError: " in line
+    assert f"ERROR [taylor_forecast] the {group} nodes are not registered: ModuleNotFoundError: " in line
     assert poisoned.split("<pack>")[-1] + " halted" in line  # the reason names the module that failed
     assert not any("Traceback" in x for x in result["log"])
 
 
-def test_every_family_registers_when_nothing_fails(loads):
+def test_every_node_group_registers_when_nothing_fails(loads):
     result = loads[""]
     assert (result["loaded"], result["nodes"], ours(result)) == (True, list(NODES), []), result
 

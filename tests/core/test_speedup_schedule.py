@@ -1,4 +1,4 @@
-"""BudgetSchedule: exact full-step counts, forced steps, front-loading, unreachable budgets, validation."""
+"""SpeedupSchedule: exact full-step counts, forced steps, front-loading, unreachable speed-up budgets, validation."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from taylor_core import BudgetSchedule, FixedIntervalSchedule, StepPlan, budget_full_steps, make_schedule
+from taylor_core import FixedIntervalSchedule, SpeedupSchedule, StepPlan, make_schedule, speedup_full_steps
 from taylor_core.schedule import growing_positions
 
 
-def budget(target: float, warmup: int = 3, tail: int = 1, growth: float = 0.5) -> BudgetSchedule:
-    return BudgetSchedule(target, warmup, tail, 0.0, 1.0, growth)
+def budget(target: float, warmup: int = 3, tail: int = 1, growth: float = 0.5) -> SpeedupSchedule:
+    return SpeedupSchedule(target, warmup, tail, 0.0, 1.0, growth)
 
 
 def full_steps(plan: StepPlan) -> list[int]:
@@ -24,7 +24,7 @@ def full_steps(plan: StepPlan) -> list[int]:
 def test_spends_exactly_the_budget_and_keeps_forced_steps(steps, target, warmup, tail):
     plan = budget(target, warmup, tail).plan(steps, [True] * steps)
     forced = max(warmup, 1) + tail
-    want = budget_full_steps(steps, target)
+    want = speedup_full_steps(steps, target)
     assert want == math.floor(steps / target + 0.5) and abs(want - steps / target) <= 0.5
     if forced > want:  # unreachable: the forced steps only, and said so
         assert plan.full_count == forced and "target_speedup" in plan.note
@@ -51,7 +51,7 @@ def test_growth_moves_the_budget_early_or_late(steps, target):
     even, _, _ = shape(1.0)
     assert max(even) - min(even) <= 1
     counts = {budget(target, growth=g).plan(steps, [True] * steps).full_count for g in (0.25, 0.5, 1.0, 2.0, 4.0)}
-    assert counts == {budget_full_steps(steps, target)}
+    assert counts == {speedup_full_steps(steps, target)}
 
 
 @pytest.mark.parametrize("steps", [1, 4, 9, 30])
@@ -95,7 +95,7 @@ def test_rejects_bad_growth_and_window():
 
 def test_make_schedule_picks_interval_or_budget():
     assert make_schedule(4, 0.0, 3, 1, 0.0, 1.0) == FixedIntervalSchedule(4, 3, 1, 0.0, 1.0)
-    assert make_schedule(4, 3.0, 3, 1, 0.0, 1.0) == BudgetSchedule(3.0, 3, 1, 0.0, 1.0)
+    assert make_schedule(4, 3.0, 3, 1, 0.0, 1.0) == SpeedupSchedule(3.0, 3, 1, 0.0, 1.0)
 
 
 @pytest.mark.parametrize(("count", "start", "stop"), [(0, 0, 5), (1, 0, 2), (5, 2, 8), (4, 10, 30), (9, 0, 10)])
