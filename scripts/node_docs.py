@@ -78,7 +78,7 @@ def rewrite(text: str, object_info: dict) -> str:
 
 def main() -> int:
     sys.path.insert(0, str(REPO / "scripts"))
-    from build_workflows import server_object_info
+    from workflow_build.server import server_object_info
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", help="a running ComfyUI with this pack (default: start the host's on a free port)")

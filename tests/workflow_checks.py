@@ -2,14 +2,14 @@
 
 What a user would hit when loading the graph: unknown node types, widget values the node no longer has (count,
 order, type, range, combo choices), links between slots of different types, dangling or one-sided links, and
-required inputs left unconnected. The widget order rule is the front end's (``build_workflows.widget_names``).
+required inputs left unconnected. The widget order rule is the front end's (``workflow_build.widgets.widget_names``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from build_workflows import CONTROL, MODEL_FOLDERS, VIRTUAL_NODES, input_kind, input_spec, widget_names
+from workflow_build.widgets import CONTROL, MODEL_FOLDERS, VIRTUAL_NODES, input_kind, input_spec, widget_names
 
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 

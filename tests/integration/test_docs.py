@@ -114,7 +114,7 @@ def test_the_input_tables_are_the_servers_schema(request):
     on the oldest supported ComfyUI: a newer one may offer more combo choices (feature-detected ones, e.g. fp8
     formats), never fewer."""
     server = server_harness.comfy_server(request)
-    from build_workflows import fetch_object_info
+    from workflow_build.server import fetch_object_info
 
     text = readme()
     assert text.count("<!-- inputs:") == 3

@@ -20,7 +20,7 @@ def apply(host, model, forecaster="newton", target_speedup=0.0, interval=3, leve
                          "auto", forecaster=forecaster, target_speedup=target_speedup)[0]
 
 
-def test_the_inputs_offer_every_predictor_and_default_to_todays_behaviour(host):
+def test_the_inputs_offer_every_predictor_and_default_to_newton(host):
     predictors = tuple(host.pack_module("taylor_core").PREDICTORS)
     assert set(FORECASTERS) == set(predictors)
     for node in ("TaylorSeerApply", "CGTaylorGate"):

@@ -41,8 +41,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "demo"))
 sys.path.insert(0, str(REPO / "tests" / "workflow_stand_ins"))
 
-import build_workflows as bw  # noqa: E402
 from test_browser_badge import browser, open_front_end  # noqa: E402, F401  (browser: a fixture, Chromium or a skip)
+from workflow_build import PACK_ID, build, widgets  # noqa: E402
+from workflow_build.api import ui_to_api  # noqa: E402
+from workflow_build.server import fetch_object_info  # noqa: E402
+from workflow_build.specs import SAMPLERS, SPECS  # noqa: E402
 
 WORKFLOWS = REPO / "workflows"
 UI_GRAPHS = sorted(p.stem for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
@@ -69,10 +72,10 @@ def model_files(ui: dict, object_info: dict, changed: frozenset[int] = frozenset
     """(models folder, file) of every model-file widget of the graph (``changed`` nodes aside)."""
     files = set()
     for node in ui["nodes"]:
-        if node["type"] not in bw.VIRTUAL_NODES and node["id"] not in changed:
-            for name, value in bw.widget_dict(node, object_info[node["type"]]).items():
-                if name in bw.MODEL_FOLDERS:
-                    files.add((bw.MODEL_FOLDERS[name], value))
+        if node["type"] not in widgets.VIRTUAL_NODES and node["id"] not in changed:
+            for name, value in widgets.widget_dict(node, object_info[node["type"]]).items():
+                if name in widgets.MODEL_FOLDERS:
+                    files.add((widgets.MODEL_FOLDERS[name], value))
     return files
 
 
@@ -85,7 +88,7 @@ def listed_models(ui: dict) -> set[tuple[str, str]]:
 
 def official_files(ui: dict) -> set[str]:
     """Every file name the official template the graph was built on loads or lists (``properties.models``)."""
-    template = json.loads(bw.template_path(ui["extra"]["taylor_forecast"]["template"]).read_text(encoding="utf-8"))
+    template = json.loads(build.template_path(ui["extra"]["taylor_forecast"]["template"]).read_text(encoding="utf-8"))
     names = set()
     for node in template["nodes"]:
         names |= {m["name"] for m in node.get("properties", {}).get("models", [])}
@@ -97,7 +100,7 @@ def built_here(ui: dict) -> bool:
     """Whether this host has the comfyui-workflow-templates release the graph was built from. ComfyUI pins that
     release together with its core nodes and its front end, so only on such a host can the core nodes' widgets,
     outputs and display names, the template's files and the front end's output be expected to be the build's."""
-    return bw.templates_version() == ui["extra"]["taylor_forecast"]["templates_version"]
+    return build.templates_version() == ui["extra"]["taylor_forecast"]["templates_version"]
 
 
 def changed_core_nodes(name: str, object_info: dict) -> frozenset[int]:
@@ -110,15 +113,15 @@ def changed_core_nodes(name: str, object_info: dict) -> frozenset[int]:
         return frozenset()
     changed = set()
     for node in ui["nodes"]:
-        if node["type"] in bw.VIRTUAL_NODES or node.get("properties", {}).get("cnr_id") == bw.PACK_ID:
+        if node["type"] in widgets.VIRTUAL_NODES or node.get("properties", {}).get("cnr_id") == PACK_ID:
             continue
         info = object_info.get(node["type"])
         if info is None:
             continue  # reported as an unknown type
-        names = bw.widget_names(info)
+        names = widgets.widget_names(info)
         if str(node["id"]) in api:
             built = [k for k, v in api[str(node["id"])]["inputs"].items() if not is_link(v)]
-            widgets_changed = [n for n in names if n != bw.CONTROL] != built
+            widgets_changed = [n for n in names if n != widgets.CONTROL] != built
         else:  # muted, not in the API graph: only its widget count is known
             widgets_changed = len(names) != len(node.get("widgets_values") or [])
         if widgets_changed or [o["type"] for o in node.get("outputs", [])] != list(info["output"]):
@@ -129,7 +132,7 @@ def changed_core_nodes(name: str, object_info: dict) -> frozenset[int]:
 def template_unchanged(name: str) -> bool:
     """Whether the installed official template of the graph is the file it was built from."""
     meta = load(name)["extra"]["taylor_forecast"]
-    return hashlib.sha256(bw.template_path(meta["template"]).read_bytes()).hexdigest() == meta["template_sha256"]
+    return hashlib.sha256(build.template_path(meta["template"]).read_bytes()).hexdigest() == meta["template_sha256"]
 
 
 def is_link(value) -> bool:
@@ -147,13 +150,13 @@ def server(host, tmp_path_factory):
     files = set().union(*(listed_models(load(name)) for name in UI_GRAPHS))
     write_stand_ins(base / "models", files)
     with models_server(base, {folder for folder, _ in files}, REPO / "tests" / "workflow_stand_ins") as comfy:
-        object_info = bw.fetch_object_info(comfy.url)
+        object_info = fetch_object_info(comfy.url)
         yield {"client": ComfyClient(comfy.url, timeout_s=300), "url": comfy.url, "object_info": object_info,
                "log": comfy.log_path, "output": base / "output"}
 
 
 def test_every_family_ships_a_ui_and_an_api_graph():
-    assert UI_GRAPHS == API_GRAPHS == sorted(s.name for s in bw.SPECS)
+    assert UI_GRAPHS == API_GRAPHS == sorted(s.name for s in SPECS)
     assert all((WORKFLOWS / f"{name}.jpg").is_file() for name in UI_GRAPHS)
 
 
@@ -173,7 +176,7 @@ def test_committed_files_are_what_the_script_builds(server):
     if stale_templates:
         pytest.skip(f"the installed comfyui-workflow-templates differ from the ones {stale_templates} were built "
                     "from: rebuild with scripts/build_workflows.py to compare")
-    built = bw.build_all(server["object_info"], with_thumbnails=False)
+    built = build.build_all(server["object_info"], with_thumbnails=False)
     stale = [p for p, text in built.json_files.items() if (REPO / p).read_text(encoding="utf-8") != text]
     assert stale == [], "rebuild with: .host/venv/bin/python scripts/build_workflows.py"
 
@@ -240,7 +243,7 @@ def wait_quietly(client, prompt_id: str) -> dict:
 def test_api_graph_passes_the_servers_validation(server, name):
     api = load(name, api=True)
     if built_here(load(name)):  # elsewhere core nodes and display names may differ: the front-end test converts
-        assert api == bw.ui_to_api(load(name), server["object_info"])
+        assert api == ui_to_api(load(name), server["object_info"])
     stops_at_a_stand_in(server["client"], api)
 
 
@@ -303,7 +306,7 @@ def expected_plans(prompt: dict) -> list[str]:
     """taylor_core's plan of every TaylorSeer Apply node, for the run of the sampler it feeds."""
     plans = []
     for node in prompt.values():
-        if node["class_type"] in bw.SAMPLERS and prompt[node["inputs"]["model"][0]]["class_type"] == "TaylorSeerApply":
+        if node["class_type"] in SAMPLERS and prompt[node["inputs"]["model"][0]]["class_type"] == "TaylorSeerApply":
             steps = run_steps(prompt, node)
             plans.append(node_schedule(prompt[node["inputs"]["model"][0]]["inputs"]).plan(
                 steps, [True] * steps).render())
