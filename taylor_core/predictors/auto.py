@@ -4,7 +4,7 @@ Every full step is a free test: before it becomes an anchor, each candidate fore
 the relative L1 error of that forecast (``taylor_core.gate.relative_l1``), smoothed over full steps, ranks the
 candidates; the best one makes every forecast until the next full step. Ties (e.g. a single anchor, where all
 are plain reuse) go to the earlier candidate. ``"reuse"`` is Newton of order 0. The error scored is at the
-horizon of the last anchor gap. How the default candidates compare with each alone: docs/benchmarks.md.
+horizon of the last anchor gap. How the default candidates compare with each alone: docs/performance.md.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from ..anchors import ValueStore, unique_bytes
 
 DEFAULT_DAMP_AFTER = 3.0
 DEFAULT_UNIT = 1.0
-"""One step on the step clock: damping after 3 steps, as cache-dit (damped against undamped: docs/benchmarks.md)."""
+"""One step on the step clock: damping after 3 steps, as cache-dit (damped against undamped: docs/performance.md)."""
 
 
 class FoCaPredictor:
