@@ -132,6 +132,32 @@ def checked_forecast(run: RunState, plan: CallPlan, feature: str, like: torch.Te
     return value.to(like.dtype)
 
 
+def defer(active, problem: ForecastUnavailable) -> None:
+    """A forecast of ``active``'s call (a block-level pass) failed: raised at once with one rank; with several
+    ranks kept until the call's end (``settle_forecast``), so that every rank skips the same blocks first."""
+    if active.run.consensus.size == 1:
+        raise problem
+    if active.failure is None:
+        active.failure = problem
+
+
+def pass_forecast(active, feature: str, like: torch.Tensor) -> torch.Tensor:
+    """``checked_forecast`` for a block-level pass; a failure deferred by ``defer`` reads as zeros meanwhile."""
+    try:
+        return checked_forecast(active.run, active.plan, feature, like)
+    except ForecastUnavailable as exc:
+        defer(active, exc)
+        return torch.zeros_like(like)
+
+
+def settle_forecast(active) -> None:
+    """End of a block-level call: ``ForecastUnavailable`` when its forecast failed on any rank sharing the model
+    (one collective per forecast call when there are several ranks, none with one)."""
+    failure = active.failure
+    if active.forecast and not active.run.consensus.all_ok(failure is None):
+        raise failure or ForecastUnavailable("a forecast failed on another rank sharing the model", Reason.NON_FINITE)
+
+
 class ResidualPass:
     """The state of one model call at the residual level (owned by ``BlockLevel.attempt`` for that call).
 
@@ -148,6 +174,7 @@ class ResidualPass:
         self.layouts = layouts
         self.decision: Decision = plan.decision
         self.gate_error: float | None = None
+        self.failure: ForecastUnavailable | None = None  # a forecast failure kept for ``settle_forecast`` (ranks)
         self.refs: dict[int, dict[str, torch.Tensor]] = {}
         self.finished: set[int] = set()
 
@@ -196,7 +223,8 @@ class ResidualPass:
             self.decision, self.gate_error = self.run.verdict(self.plan, probe_error)
         if not torch.isfinite(actual).all():
             if self.forecast:  # a cond following an earlier verdict: redone in full by the runtime
-                raise ForecastUnavailable("the first block returned non-finite values", Reason.NON_FINITE)
+                defer(self, ForecastUnavailable("the first block returned non-finite values", Reason.NON_FINITE))
+                return
             logger.warning("%s step %d: the first block returned non-finite values; this step is computed in "
                            "full and kept out of the gate's history", LOG_PREFIX, self.plan.step)
             return
@@ -204,7 +232,7 @@ class ResidualPass:
             self.run.record(self.plan, PROBE, actual)
 
     def _forecast(self, feature: str, ref: torch.Tensor) -> torch.Tensor:
-        return checked_forecast(self.run, self.plan, feature, ref)
+        return pass_forecast(self, feature, ref)
 
 
 def _block_replacement(stack: int, block: int, previous: Callable | None) -> Callable:

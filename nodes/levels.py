@@ -27,13 +27,18 @@ from typing import Protocol
 import torch
 
 from ..taylor_core import Decision, Mode, Reason
-from .block_hooks import ACTIVE_MODEL, ACTIVE_PASS, AdapterMismatch, ForecastUnavailable, ResidualPass
+from .block_hooks import (
+    ACTIVE_MODEL,
+    ACTIVE_PASS,
+    AdapterMismatch,
+    ForecastUnavailable,
+    ResidualPass,
+    settle_forecast,
+)
 from .families import StackLayout, family_of, no_adapter_reason, resolve_layout
 from .logs import LOG_PREFIX, logger
 from .module_level import ModuleLayout, ModulePass, module_layout, unsupported_blocks
-from .run_state import CallPlan, RunState
-
-LADDER = ("modules", "residual", "output", "off")
+from .run_state import LADDER, CallPlan, RunState
 
 
 @dataclass
@@ -105,8 +110,9 @@ class OutputLevel:
         sigma = _sigma_view(call.t, x)
         if not plan.full:
             eps = run.predict(plan, "output")
-            if not torch.isfinite(eps).all():
-                raise ForecastUnavailable(f"forecast at step {plan.step} is not finite", Reason.NON_FINITE)
+            if not run.consensus.all_ok(bool(torch.isfinite(eps).all())):  # on every rank sharing the model
+                raise ForecastUnavailable(f"forecast at step {plan.step} is not finite (here or on another rank)",
+                                          Reason.NON_FINITE)
             return CallResult((x.float() - sigma * eps.float()).to(x.dtype), plan.decision)
         denoised = call.compute()
         if plan.record:
@@ -136,6 +142,7 @@ class BlockLevel:
         active = (ModulePass(run, plan, self.layouts, self.modules, call.diffusion_model) if self.modules is not None
                   else ResidualPass(run, plan, self.layouts))
         out = call.compute(active)
+        settle_forecast(active)
         decision = active.decision if active.decision.mode is not Mode.GATE else run.settle(plan)
         missing = active.expected_stacks() - active.finished
         if missing and (active.forecast or plan.record):
@@ -205,6 +212,15 @@ def fall_at_run(run: RunState, level: Level, failed: str, why: str, diffusion_mo
     (once, whichever thread gets here first; a call at an older level finds the run's current one)."""
     return run.replace_level(level, lambda: _fallen(run, fall(failed, diffusion_model, run.gated, why),
                                                     diffusion_model))
+
+
+def follow_agreed_level(run: RunState, level: Level, diffusion_model: torch.nn.Module) -> Level:
+    """Another rank sharing the model is at a lower level (the evaluation is then computed by every rank): this
+    rank falls to it too, rung by rung; the run's level after."""
+    while LADDER.index(level.name) < LADDER.index(run.agreed_level) and run.forecasting:
+        why = f"another rank sharing the model is at level={run.agreed_level}"
+        level = fall_at_run(run, level, level.name, why, diffusion_model)
+    return level
 
 
 def _fallen(run: RunState, rung: str, diffusion_model: torch.nn.Module) -> Level:

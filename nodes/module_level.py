@@ -21,7 +21,7 @@ import torch
 
 from ..taylor_core import Decision, Mode, Reason
 from ..taylor_core.stats import format_bytes
-from .block_hooks import ACTIVE_PASS, BlockFn, ForecastUnavailable, checked_forecast
+from .block_hooks import ACTIVE_PASS, BlockFn, ForecastUnavailable, pass_forecast
 from .families import FamilySpec, StackLayout, resolve_layout
 from .module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
 from .run_state import CallPlan, RunState
@@ -89,6 +89,7 @@ class ModulePass:
         self.layouts, self.layout = layouts, modules
         self.decision: Decision = plan.decision
         self.gate_error: float | None = None
+        self.failure: ForecastUnavailable | None = None  # a forecast failure kept for ``settle_forecast`` (ranks)
         self.finished: set[int] = set()
 
     @property
@@ -155,7 +156,7 @@ class ModulePass:
                 modules.stream_elements += sum(args[s].numel() for s in layout.spec.streams) // rows
 
     def _forecast(self, feature: str, stream: torch.Tensor) -> torch.Tensor:
-        return checked_forecast(self.run, self.plan, feature, stream)
+        return pass_forecast(self, feature, stream)
 
 
 def memory_line(run: RunState) -> str | None:

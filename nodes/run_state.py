@@ -37,6 +37,7 @@ from ..taylor_core import (
     time_coordinate,
     window_flags,
 )
+from ..taylor_core.consensus import Consensus, Reading
 from .config import ForecastConfig
 from .feature_cache import Chunk, FeatureCache, batch_chunks
 from .logs import LOG_PREFIX, logger
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from .levels import Level
 
 RUN_KEY = "taylor_forecast_run"
-__all__ = ["LOG_PREFIX", "RUN_KEY", "CallPlan", "EvaluationDecision", "RunState", "logger"]
+LADDER = ("modules", "residual", "output", "off")
+"""The levels a run can forecast at, from the highest; a run falls down it (``nodes/levels.py``)."""
+__all__ = ["LADDER", "LOG_PREFIX", "RUN_KEY", "CallPlan", "EvaluationDecision", "RunState", "logger"]
 
 
 class EvaluationDecision:
@@ -100,9 +103,13 @@ class RunState:
     device threads of one evaluation (see the module docstring)."""
 
     def __init__(self, config: ForecastConfig, level: str, step_sigmas: list[float], start_sigma: float,
-                 end_sigma: float) -> None:
+                 end_sigma: float, consensus: Consensus | None = None) -> None:
         self.config = config
         self.requested_level = level
+        self.consensus = consensus or Consensus()
+        """The ranks sharing the model (``nodes/ranks.py``): every local reading a decision reads goes through it."""
+        self.agreed_level = level
+        """The level the ranks agreed on at the latest evaluation (below ``level``: this rank must fall to it)."""
         self.step_sigmas = step_sigmas
         self.num_steps = max(len(step_sigmas) - 1, 0)
         window = window_flags(step_sigmas, start_sigma, end_sigma)
@@ -174,7 +181,7 @@ class RunState:
         with self.lock:
             deciding = self._decision.evaluation != self.evaluation
             if deciding:
-                first = self.controller.decide(step, Evidence(history=self._missing(chunks, features)))
+                first = self.controller.decide(step, Evidence(history=self._agreed_missing(chunks, features)))
                 self._decision = EvaluationDecision(self.evaluation, first)
             shared = self._decision
             keys = {chunk.key for chunk in chunks}
@@ -189,16 +196,33 @@ class RunState:
         for this call (a repeat, or conds lacking the history the deciding call had)."""
         leader = shared.final() if not repeat else None
         with self.lock:
-            return self.controller.decide(step, Evidence(self._missing(chunks, features), repeat, leader))
+            missing = self._missing(chunks, features)
+            if leader is not None and not leader.full and not self.consensus.all_ok(missing is None):
+                missing = missing or Reason.NO_HISTORY  # another rank's conds lack it
+            return self.controller.decide(step, Evidence(missing, repeat, leader))
 
     def _missing(self, chunks: tuple[Chunk, ...], features: tuple[str, ...]) -> Reason | None:
         """Why some chunk lacks history (the first reason found), None when all have it; the caller holds the
         lock."""
         return next((reason for chunk in chunks if (reason := self.cache.missing(chunk, features))), None)
 
+    def _agreed_missing(self, chunks: tuple[Chunk, ...], features: tuple[str, ...]) -> Reason | None:
+        """``_missing`` of an evaluation's deciding call, agreed between the ranks sharing the model with their
+        levels (one collective with several ranks): history any rank lacks, or levels that differ (the ranks
+        above the lowest fall to it: ``agreed_level``), make every rank compute; the caller holds the lock."""
+        missing = self._missing(chunks, features)
+        if self.consensus.size > 1:
+            lowest_first = LADDER[::-1]
+            agreed = self.consensus.agree(Reading(failed=missing is not None, level=lowest_first.index(self.level)))
+            self.agreed_level = lowest_first[agreed.level]
+            if agreed.failed:
+                missing = missing or Reason.NO_HISTORY
+        return missing
+
     def verdict(self, plan: CallPlan, probe_error: float) -> tuple[Decision, float]:
         """The gate's verdict for the deciding call's evaluation, from its probe's error (the one place the probe
         error enters the controller); the evaluation's other calls follow it."""
+        probe_error = self.consensus.mean_error(probe_error)  # averaged over the ranks sharing the model
         with self.lock:
             decision, score = self.controller.verdict(probe_error)
         plan.evaluation.settle(decision)
@@ -278,3 +302,4 @@ class RunState:
         self.cache.release()
         with self.lock:
             self._seen.clear()
+

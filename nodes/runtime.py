@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .block_hooks import AdapterMismatch, ForecastUnavailable, adapter_error
-from .levels import CallResult, Level, ModelCall, fall_at_run, level_at_run
+from .levels import CallResult, Level, ModelCall, fall_at_run, follow_agreed_level, level_at_run
 from .logs import LOG_PREFIX, logger
 from .run_state import CallPlan, RunState
 
@@ -45,6 +45,7 @@ def _forecast_call(run: RunState, call: ModelCall) -> torch.Tensor | None:
     if not run.forecasting:
         return None
     plan = run.plan_call(call.t, call.x, call.context, call.options, level.features)
+    level = follow_agreed_level(run, level, call.diffusion_model)
     resets = run.cache.resets_seen()
     try:
         result = _attempt(run, level, plan, call)

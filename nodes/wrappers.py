@@ -22,6 +22,7 @@ from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
 from .levels import ModelCall
 from .logs import LOG_PREFIX, logger
+from .ranks import model_consensus
 from .report import report_lines, run_report
 from .run_state import RUN_KEY, RunState
 from .runtime import run_call
@@ -67,7 +68,8 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
         run = RunState(config, level, _sigma_list(sigmas),
                        float(model_sampling.percent_to_sigma(config.start_percent)),
-                       float(model_sampling.percent_to_sigma(config.end_percent)))
+                       float(model_sampling.percent_to_sigma(config.end_percent)),
+                       model_consensus(guider.model_options, guider.model_patcher.get_model_object("diffusion_model")))
     except ADAPTER_ERRORS as exc:
         logger.warning("%s %s while planning the run (%s): sampling it without forecasting", LOG_PREFIX,
                        type(exc).__name__, exc)
