@@ -110,6 +110,7 @@ FAMILIES: dict[tuple[str, str], FamilySpec] = {
 }
 
 _NO_HOOK = "its forward calls no patches_replace block hook"
+_UNVERIFIED = "its blocks go through patches_replace, but no block adapter has been verified on it yet"
 OUTPUT_ONLY: dict[tuple[str, str], OutputOnly] = {
     ("comfy.ldm.hidream.model", "HiDreamImageTransformer2DModel"): OutputOnly("hidream", "HiDream-I1", _NO_HOOK),
     ("comfy.ldm.cosmos.predict2", "MiniTrainDIT"): OutputOnly("cosmos_predict2", "Cosmos Predict2, Anima", _NO_HOOK),
@@ -122,6 +123,26 @@ OUTPUT_ONLY: dict[tuple[str, str], OutputOnly] = {
     ("comfy.ldm.lightricks.av_model", "LTXAVModel"): OutputOnly(
         "ltx2_av", "LTX-2 audio-video (newest ComfyUI only)",
         "its blocks take and return an (video, audio) tuple, not one stream tensor"),
+    ("comfy.ldm.minimax.model", "MiniMaxH3Model"): OutputOnly(
+        "minimax_h3", "MiniMax H3 audio-video (ComfyUI 0.33+)",
+        "its blocks take one unbatched [tokens, width] stream, and the block levels forecast batch-first streams"),
+    ("comfy.ldm.hidream_o1.model", "HiDreamO1Transformer"): OutputOnly(
+        "hidream_o1", "HiDream-O1 (ComfyUI 0.33+)", _UNVERIFIED),
+    ("comfy.ldm.joyimage.model", "JoyImageTransformer3DModel"): OutputOnly(
+        "joyimage", "JoyImage (ComfyUI 0.33+)", _UNVERIFIED),
+    ("comfy.ldm.lens.model", "LensTransformer2DModel"): OutputOnly("lens", "Lens (ComfyUI 0.33+)", _UNVERIFIED),
+    ("comfy.ldm.mage_flow.model", "MageFlowTransformer2DModel"): OutputOnly(
+        "mage_flow", "MageFlow (ComfyUI 0.33+)", _UNVERIFIED),
+    ("comfy.ldm.kandinsky5.model", "Kandinsky5"): OutputOnly("kandinsky5", "Kandinsky 5 (ComfyUI 0.33+)", _UNVERIFIED),
+    ("comfy.ldm.ernie.model", "ErnieImageModel"): OutputOnly("ernie_image", "ERNIE-Image (ComfyUI 0.33+)", _NO_HOOK),
+    ("comfy.ldm.ideogram4.model", "Ideogram4Transformer"): OutputOnly(
+        "ideogram4", "Ideogram 4 (ComfyUI 0.33+)", _NO_HOOK),
+    ("comfy.ldm.krea2.model", "SingleStreamDiT"): OutputOnly("krea2", "Krea 2 (ComfyUI 0.33+)", _NO_HOOK),
+    ("comfy.ldm.pixeldit.model", "PixDiT_T2I"): OutputOnly("pixeldit", "PixelDiT (ComfyUI 0.33+)", _NO_HOOK),
+    ("comfy.ldm.qwen_image21.model", "QwenImage21Transformer2DModel"): OutputOnly(
+        "qwen_image21", "Qwen-Image 2.1 (ComfyUI 0.38+)", _UNVERIFIED),
+    ("comfy.ldm.kandinsky6.model", "Kandinsky6"): OutputOnly(
+        "kandinsky6", "Kandinsky 6 audio-video (ComfyUI 0.38+)", _UNVERIFIED),
 }
 
 

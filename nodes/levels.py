@@ -35,6 +35,7 @@ from .block_hooks import (
     ResidualPass,
     settle_forecast,
 )
+from .compat import block_level_blocker
 from .families import StackLayout, family_of, no_adapter_reason, resolve_layout
 from .logs import LOG_PREFIX, logger
 from .module_level import ModuleLayout, ModulePass, module_layout, unsupported_blocks
@@ -154,13 +155,16 @@ class BlockLevel:
         return CallResult(out, decision, active.gate_error)
 
 
-def _cannot_run(rung: str, diffusion_model: torch.nn.Module) -> str | None:
-    """Why ``rung`` cannot run on ``diffusion_model`` (None: it can)."""
+def _cannot_run(rung: str, diffusion_model: torch.nn.Module, device: torch.device | None) -> str | None:
+    """Why ``rung`` cannot run on ``diffusion_model`` run on ``device`` (None: it can)."""
     if rung in ("output", "off"):
         return None
     family = family_of(diffusion_model)
     if family is None:
         return no_adapter_reason(diffusion_model)
+    blocker = block_level_blocker(device, diffusion_model) if device is not None else None
+    if blocker is not None:
+        return blocker
     missing = unsupported_blocks(family, diffusion_model) if rung == "modules" else ()
     if not missing:
         return None
@@ -173,12 +177,12 @@ def _below(rung: str, gated: bool) -> str:
 
 
 def fall(level: str, diffusion_model: torch.nn.Module, gated: bool, failure: str | None = None,
-         applying: bool = False) -> str:
+         applying: bool = False, device: torch.device | None = None) -> str:
     """The rung of modules -> residual -> output -> off a run uses: ``level`` itself when it can run on
-    ``diffusion_model``, else (or, after ``failure``, a sentence on how ``level``'s adapter failed, always) the
-    highest rung under it that can. A fall is logged once, with its first reason."""
+    ``diffusion_model`` (on ``device``, when given), else (or, after ``failure``, a sentence on how ``level``'s
+    adapter failed, always) the highest rung under it that can. A fall is logged once, with its first reason."""
     rung, why = (_below(level, gated), failure) if failure is not None else (level, None)
-    while (cannot := _cannot_run(rung, diffusion_model)) is not None:
+    while (cannot := _cannot_run(rung, diffusion_model, device)) is not None:
         why, rung = why or cannot, _below(rung, gated)
     if why is not None:
         if rung == "off":
@@ -201,9 +205,10 @@ def make_level(rung: str, diffusion_model: torch.nn.Module) -> Level:
     return BlockLevel(rung, layouts, modules)
 
 
-def level_at_run(run: RunState, diffusion_model: torch.nn.Module) -> Level:
-    """The run's level, resolved on the model at the run's first call (the ladder may move it down)."""
-    return run.level_for(lambda: _fallen(run, fall(run.requested_level, diffusion_model, run.gated),
+def level_at_run(run: RunState, diffusion_model: torch.nn.Module, device: torch.device) -> Level:
+    """The run's level, resolved on the model at the run's first call on ``device`` (the ladder may move it
+    down)."""
+    return run.level_for(lambda: _fallen(run, fall(run.requested_level, diffusion_model, run.gated, device=device),
                                          diffusion_model))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .block_hooks import install_block_replacements
-from .compat import peer_cache_message, peer_step_cache
+from .compat import missing_entry_points, peer_cache_message, peer_step_cache
 from .config import ForecastConfig
 from .families import family_of
 from .levels import fall
@@ -23,8 +23,14 @@ def apply_forecasting(model, config: ForecastConfig):
     auto_threshold = config.gate_threshold is not None and config.gate_threshold < 0
     (dataclasses.replace(config, gate_threshold=0.0) if auto_threshold else config).validate()
     patched = model.clone()
+    missing = missing_entry_points(patched)
+    if missing:
+        logger.warning("%s this ComfyUI has no %s, which the pack attaches through: sampling without forecasting",
+                       LOG_PREFIX, ", ".join(missing))
+        return patched
     diffusion_model = patched.get_model_object("diffusion_model")
-    level = fall(config.level, diffusion_model, config.gate_threshold is not None, applying=True)
+    level = fall(config.level, diffusion_model, config.gate_threshold is not None, applying=True,
+                 device=patched.load_device)
     if level == "off":
         return patched
     peer = peer_step_cache(patched)

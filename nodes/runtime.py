@@ -41,7 +41,7 @@ def run_call(run: RunState, call: ModelCall) -> torch.Tensor:
 
 def _forecast_call(run: RunState, call: ModelCall) -> torch.Tensor | None:
     """The call at the run's level; None when the run fell off the ladder at its first call."""
-    level = level_at_run(run, call.diffusion_model)
+    level = level_at_run(run, call.diffusion_model, call.x.device)
     if not run.forecasting:
         return None
     plan = run.plan_call(call.t, call.x, call.context, call.options, level.features)

@@ -1,0 +1,113 @@
+"""The feature detection of ``nodes/compat.py`` against the real ComfyUI of this host (0.3.75 or 0.33), and the
+fall-backs it leads to (docs/comfyui-versions.md says what the newest ComfyUI, 0.38, changes and what of it is
+untested here).
+
+Nothing of ComfyUI is mocked. The model compiler's allocation graph exists only in ComfyUI 0.38 on CUDA, so its
+detection is checked to answer "off" here, and its fall-back is driven by forcing the pack's own detection
+(``nodes.levels.block_level_blocker``) in one test. The other nodes' holders are put in ``transformer_options``
+on a clone, the way the 0.38 nodes leave them there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+
+import pytest
+import torch
+from test_flux_taylorseer import apply, full_steps
+
+STEPS = 8
+
+
+def test_no_allocation_graph_on_this_comfyui(host):
+    compat = host.pack_module("nodes.compat")
+    for device in (torch.device("cpu"), torch.device("cuda", 0)):
+        assert compat.allocation_graph_on(device) is False
+        assert compat.block_level_blocker(device) is None
+    if importlib.util.find_spec("comfy.model_prefetch") is not None:  # 0.33: the prefetch queue, no compiler yet
+        assert not hasattr(importlib.import_module("comfy.model_prefetch"), "malloc_graph_enabled")
+
+
+def test_every_entry_point_the_pack_attaches_through_is_found(host, flux):
+    compat = host.pack_module("nodes.compat")
+    assert compat.missing_entry_points(flux) == []
+    missing = compat.missing_entry_points(flux.model)  # a BaseModel is no ModelPatcher
+    assert missing == [f"ModelPatcher.{name}" for name in compat.PATCHER_METHODS]
+
+
+def _block_calls(host, model, conds) -> tuple[torch.Tensor, list[int]]:
+    with host.count_block_calls(model.model.diffusion_model, ("double_blocks",)) as calls:
+        out = host.ksample(model, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    return out, calls["double_blocks"]
+
+
+def test_a_block_level_blocked_by_the_comfyui_falls_back_to_output_logged(host, flux, conds, monkeypatch, caplog):
+    levels = host.pack_module("nodes.levels")
+    reference, _ = _block_calls(host, apply(host, flux, interval=3, level="output"), conds)
+    monkeypatch.setattr(levels, "block_level_blocker", lambda device: f"the compiler is on for {device}")
+    with caplog.at_level(logging.WARNING):
+        out, calls = _block_calls(host, apply(host, flux, interval=3, level="residual"), conds)
+    assert "the compiler is on for cpu: falling back to level=output for this run" in caplog.text
+    assert torch.equal(out, reference)
+    # output level: every block runs only on computed steps, cond and uncond in one call
+    assert calls == [len(full_steps(STEPS, 3, 3, 1))] * len(flux.model.diffusion_model.double_blocks)
+
+
+def test_a_blocked_gate_computes_every_step(host, flux, conds, monkeypatch, caplog):
+    levels = host.pack_module("nodes.levels")
+    monkeypatch.setattr(levels, "block_level_blocker", lambda device: f"the compiler is on for {device}")
+    reference = host.ksample(flux, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    with caplog.at_level(logging.WARNING):
+        gated = host.run_node("CGTaylorGate", flux, 0.5, 1, 1, 2, 1, 0.0, 1.0, 0, "sigma", "auto")[0]
+        out = host.ksample(gated, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    assert "the gate needs the model's blocks; computing every step of this run" in caplog.text
+    assert torch.equal(out, reference)
+
+
+@pytest.mark.parametrize("key, value, peer", [
+    ("k6_magcache", object(), "Kandinsky 6 MagCache"),
+    ("attention_backend_history_v1", {"comfy_core_block_sparse_attention": object()}, "block-sparse attention"),
+])
+def test_a_peer_the_newest_comfyui_leaves_on_the_model_stops_forecasting(host, flux, conds, key, value, peer,
+                                                                        caplog):
+    reference = host.ksample(flux, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    with_peer = flux.clone()
+    with_peer.model_options["transformer_options"][key] = value
+    with caplog.at_level(logging.WARNING):
+        patched = apply(host, with_peer, interval=3)
+        assert f"{peer} is on the same model" in caplog.text
+        caplog.clear()
+        out = host.ksample(patched, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    assert f"{peer} is on the same model" in caplog.text and "Remove one of the two nodes" in caplog.text
+    assert torch.equal(out, reference)  # the holders are inert here: every step computed, nothing else changed
+
+
+def _module_source(module: str) -> str | None:
+    """The source of ``module`` on this host, None when this ComfyUI has no such module."""
+    if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None or importlib.util.find_spec(module) is None:
+        return None
+    return inspect.getsource(importlib.import_module(module))
+
+
+def test_every_table_row_names_a_class_this_comfyui_has_as_the_row_says(host):
+    """Rows whose module this ComfyUI has: the class exists, an adapter or "its blocks go through patches_replace"
+    family's module uses ``patches_replace``, a "no patches_replace block hook" family's module does not."""
+    families = host.pack_module("nodes.families")
+    checked = 0
+    for tables in (families.FAMILIES, families.OUTPUT_ONLY):
+        for (module, cls), entry in tables.items():
+            source = _module_source(module)
+            if source is None:
+                continue
+            assert hasattr(importlib.import_module(module), cls), f"{module} has no {cls}"
+            reason = getattr(entry, "reason", "")
+            if entry in families.FAMILIES.values() and any(s.hook == "replace" for s in entry.stacks) \
+                    or reason == families._UNVERIFIED:
+                assert "patches_replace" in source, f"{entry.name}: {module} uses no patches_replace"
+            if reason.startswith(families._NO_HOOK):
+                assert "patches_replace" not in source, f"{entry.name}: {module} uses patches_replace"
+            checked += 1
+    assert checked >= len(families.FAMILIES) + 5
