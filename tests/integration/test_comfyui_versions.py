@@ -111,3 +111,37 @@ def test_every_table_row_names_a_class_this_comfyui_has_as_the_row_says(host):
                 assert "patches_replace" not in source, f"{entry.name}: {module} uses patches_replace"
             checked += 1
     assert checked >= len(families.FAMILIES) + 5
+
+
+@pytest.fixture(scope="module")
+def ernie(host):
+    """A tiny ERNIE-Image (ComfyUI 0.33+; a family added after 0.3.75 with no block hook), loaded by ComfyUI's
+    detection with the test-only override of the sizes it does not read from shapes."""
+    if importlib.util.find_spec("comfy.ldm.ernie") is None:
+        pytest.skip("this ComfyUI has no ERNIE-Image (0.33 and newer have it)")
+    params = {"hidden_size": 64, "num_attention_heads": 2, "num_layers": 2, "ffn_hidden_size": 128,
+              "in_channels": 128, "out_channels": 128, "text_in_dim": 32, "rope_axes_dim": (8, 12, 12)}
+    case = host.TinyModel("ernie_image", "ernie_image", "comfy.ldm.ernie.model.ErnieImageModel", params, params,
+                          (6, 32), (1, 128, 8, 8), ("layers",))
+    return case, case.load(seed=0)
+
+
+def test_a_family_newer_than_0_3_75_runs_at_the_output_level(host, ernie, caplog):
+    case, model = ernie
+    families = host.pack_module("nodes.families")
+    assert families.family_of(model.model.diffusion_model) is None
+    positive, negative = case.cond(1), case.cond(2)
+
+    def run(patched):
+        with host.count_block_calls(model.model.diffusion_model, ("layers",)) as calls:
+            out = host.ksample(patched, positive, negative, case.empty_latent(), steps=STEPS, cfg=2.0)
+        return out, calls["layers"]
+
+    reference, per_run = run(model)
+    with caplog.at_level(logging.INFO):
+        exact, _ = run(apply(host, model, interval=1))
+    assert torch.equal(exact, reference)
+    assert "ErnieImageModel (ernie_image: ERNIE-Image (ComfyUI 0.33+)) runs at level=output only" in caplog.text
+    out, calls = run(apply(host, model, interval=3))
+    assert torch.isfinite(out).all() and not torch.equal(out, reference)
+    assert calls == [count // STEPS * len(full_steps(STEPS, 3, 3, 1)) for count in per_run]
