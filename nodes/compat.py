@@ -17,16 +17,19 @@ of TaylorSeer's run (the other node keeps working); the log says to pick one.
 
 Newest ComfyUI's model compiler (``comfy/model_prefetch.py``) records the allocations a model makes inside its
 forward into a graph it replays on later calls (``malloc_graph_enabled(device)``: CUDA, comfy-aimdo, not started
-with ``--disable-comfy-compiler``). A block level changes those allocations from one step to the next (skipped
-blocks, the pack's own copies), so on such a device the block levels are not run (``block_level_blocker``); the
-output level never runs the model on a forecast step and is unaffected. No ComfyUI API switches the compiler off
-for one model or one run, so the pack does not.
+with ``--disable-comfy-compiler``). Only models whose own code opens that graph record into it (MiniMax H3 and
+Qwen-Image 2.1 do; Wan does not). A block level changes those allocations from one step to the next (skipped
+blocks, the pack's own copies), so such a model on such a device does not get the block levels
+(``block_level_blocker``); the output level never runs the model on a forecast step and is unaffected. No ComfyUI
+API switches the compiler off for one model or one run, so the pack does not.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import sys
 
 import torch
 
@@ -88,11 +91,29 @@ def allocation_graph_on(device: torch.device) -> bool:
     return bool(enabled(device)) if callable(enabled) else False
 
 
-def block_level_blocker(device: torch.device) -> str | None:
-    """Why the block levels cannot run on ``device`` in this ComfyUI (one clause for the log), None when they can."""
-    if allocation_graph_on(device):
-        return (f"ComfyUI's model compiler replays a recorded allocation graph on {device}, and skipped blocks would "
-                "change what it replays (start ComfyUI with --disable-comfy-compiler to forecast blocks)")
+@functools.cache
+def opens_allocation_graph(cls: type) -> bool:
+    """Whether the ComfyUI code of model class ``cls`` (the modules of it and its bases) opens the compiler's
+    allocation graph (``malloc_graph_begin`` / ``malloc_graph_scope``); True when that code cannot be read."""
+    for base in cls.__mro__:
+        if not base.__module__.startswith("comfy."):
+            continue
+        try:
+            source = inspect.getsource(sys.modules[base.__module__])
+        except (KeyError, OSError, TypeError):
+            return True
+        if "malloc_graph_begin" in source or "malloc_graph_scope" in source:
+            return True
+    return False
+
+
+def block_level_blocker(device: torch.device, diffusion_model: torch.nn.Module) -> str | None:
+    """Why the block levels cannot run ``diffusion_model`` on ``device`` in this ComfyUI (one clause for the log),
+    None when they can."""
+    if allocation_graph_on(device) and opens_allocation_graph(type(diffusion_model)):
+        return (f"{type(diffusion_model).__name__} records its allocations into ComfyUI's model compiler graph on "
+                f"{device}, and skipped blocks would change what it replays (start ComfyUI with "
+                "--disable-comfy-compiler to forecast blocks)")
     return None
 
 

@@ -3,8 +3,8 @@ fall-backs it leads to (docs/comfyui-versions.md says what the newest ComfyUI, 0
 untested here).
 
 Nothing of ComfyUI is mocked. The model compiler's allocation graph exists only in ComfyUI 0.38 on CUDA, so its
-detection is checked to answer "off" here, and its fall-back is driven by forcing the pack's own detection
-(``nodes.levels.block_level_blocker``) in one test. The other nodes' holders are put in ``transformer_options``
+detection is checked to answer "off" here, and its fall-backs are driven by forcing the pack's own detection
+(``nodes.levels.block_level_blocker``) in two tests. The other nodes' holders are put in ``transformer_options``
 on a clone, the way the 0.38 nodes leave them there.
 """
 
@@ -22,11 +22,13 @@ from test_flux_taylorseer import apply, full_steps
 STEPS = 8
 
 
-def test_no_allocation_graph_on_this_comfyui(host):
+def test_no_allocation_graph_on_this_comfyui(host, flux):
     compat = host.pack_module("nodes.compat")
     for device in (torch.device("cpu"), torch.device("cuda", 0)):
         assert compat.allocation_graph_on(device) is False
-        assert compat.block_level_blocker(device) is None
+        assert compat.block_level_blocker(device, flux.model.diffusion_model) is None
+    assert compat.opens_allocation_graph(type(flux.model.diffusion_model)) is False  # no compiler, no such call
+    assert compat.opens_allocation_graph(torch.nn.Linear) is False  # no ComfyUI code in its classes
     if importlib.util.find_spec("comfy.model_prefetch") is not None:  # 0.33: the prefetch queue, no compiler yet
         assert not hasattr(importlib.import_module("comfy.model_prefetch"), "malloc_graph_enabled")
 
@@ -45,23 +47,31 @@ def _block_calls(host, model, conds) -> tuple[torch.Tensor, list[int]]:
 
 
 def test_a_block_level_blocked_by_the_comfyui_falls_back_to_output_logged(host, flux, conds, monkeypatch, caplog):
+    """Found at the run's first call (the clone was patched before): the run falls back; found when the node
+    runs: the clone gets the output level."""
     levels = host.pack_module("nodes.levels")
     reference, _ = _block_calls(host, apply(host, flux, interval=3, level="output"), conds)
-    monkeypatch.setattr(levels, "block_level_blocker", lambda device: f"the compiler is on for {device}")
+    patched = apply(host, flux, interval=3, level="residual")
+    monkeypatch.setattr(levels, "block_level_blocker", lambda device, model: f"the compiler is on for {device}")
     with caplog.at_level(logging.WARNING):
-        out, calls = _block_calls(host, apply(host, flux, interval=3, level="residual"), conds)
+        out, calls = _block_calls(host, patched, conds)
     assert "the compiler is on for cpu: falling back to level=output for this run" in caplog.text
     assert torch.equal(out, reference)
     # output level: every block runs only on computed steps, cond and uncond in one call
     assert calls == [len(full_steps(STEPS, 3, 3, 1))] * len(flux.model.diffusion_model.double_blocks)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        applied = apply(host, flux, interval=3, level="residual")
+    assert "the compiler is on for cpu: using level=output" in caplog.text
+    assert torch.equal(_block_calls(host, applied, conds)[0], reference)
 
 
 def test_a_blocked_gate_computes_every_step(host, flux, conds, monkeypatch, caplog):
     levels = host.pack_module("nodes.levels")
-    monkeypatch.setattr(levels, "block_level_blocker", lambda device: f"the compiler is on for {device}")
     reference = host.ksample(flux, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
+    gated = host.run_node("CGTaylorGate", flux, 0.5, 1, 1, 2, 1, 0.0, 1.0, 0, "sigma", "auto")[0]
+    monkeypatch.setattr(levels, "block_level_blocker", lambda device, model: f"the compiler is on for {device}")
     with caplog.at_level(logging.WARNING):
-        gated = host.run_node("CGTaylorGate", flux, 0.5, 1, 1, 2, 1, 0.0, 1.0, 0, "sigma", "auto")[0]
         out = host.ksample(gated, *conds, host.empty_latent(), steps=STEPS, cfg=2.0)
     assert "the gate needs the model's blocks; computing every step of this run" in caplog.text
     assert torch.equal(out, reference)
