@@ -128,8 +128,9 @@ class Bench:
 def taylorseer(model, interval: int, max_order: int, level: str = "residual", warmup: int = 3, tail: int = 1,
                clock: str = "step", **optional):
     """TaylorSeer Apply on ``model``; ``optional``: its optional inputs by name (forecaster, target_speedup...)."""
-    return comfy_env.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, 0.0, 1.0, level, clock,
-                              "auto", **optional)[0]
+    optional = {"target_speedup": 0.0} | optional  # an interval unless a budget is given
+    return comfy_env.run_node("TaylorSeerApply", model, interval=interval, max_order=max_order, warmup_steps=warmup,
+                              tail_steps=tail, level=level, clock=clock, **optional)[0]
 
 
 def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 2,

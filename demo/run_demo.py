@@ -35,7 +35,7 @@ from demo_model import ensure_trained  # noqa: E402
 
 from taylor_queue.console import progress_line  # noqa: E402
 
-WORKFLOW = REPO / "workflows" / "demo_wan_digits_taylorseer_api.json"
+WORKFLOW = REPO / "workflows" / "api" / "demo_wan_digits_taylorseer_api.json"
 SUMMARY = re.compile(r"\[TaylorSeer\] steps (\d+), evaluations (\d+), full (\d+), forecast (\d+), "
                      r"compute ratio ([\d.]+)x, cache peak ([^,]+)")
 

@@ -16,6 +16,7 @@ from .inputs import (
     target_speedup_input,
     window_inputs,
 )
+from .log_context import node_scope
 from .patching import apply_forecasting
 from .validation import checked_schema, window_result
 
@@ -62,6 +63,7 @@ class CGTaylorGate(io.ComfyNode):
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
+            not_idempotent=True,  # identical nodes on one model stay apart: each run reports as its own node
         ))
 
     @classmethod
@@ -81,4 +83,5 @@ class CGTaylorGate(io.ComfyNode):
                                 gate_threshold=threshold, first_block_order=first_block_order,
                                 max_consecutive=max_consecutive, error_budget=error_budget, forecaster=forecaster,
                                 target_speedup=target_speedup, node_id=cls.hidden.unique_id)
-        return io.NodeOutput(apply_forecasting(model, config))
+        with node_scope(config.node_id):
+            return io.NodeOutput(apply_forecasting(model, config))

@@ -16,9 +16,11 @@ def _finite_or_none(value: float | None) -> float | None:
 def run_report(run: RunState) -> dict[str, Any]:
     """The run's report, JSON-safe (no NaN/inf: browsers refuse them), keyed by the patching node's id.
 
-    ``step_map`` has one character per step (``F`` full, ``T``/``R`` forecast, ``-`` not run); ``gate_errors``
-    one entry per step, the gate's relative L1 error of the step's first gated evaluation or None; ``threshold``
-    is the gate's resolved threshold, None for TaylorSeer Apply. ``prompt_id`` is filled by the sender.
+    ``evaluations``, ``full``, ``forecast`` and ``compute_ratio`` count model evaluations (calls); ``full_steps``
+    and ``step_ratio`` count sampling steps (what a speed-up budget counts). ``step_map`` has one character per
+    step (``F`` full, ``T``/``R`` forecast, ``-`` not run); ``gate_errors`` one entry per step, the gate's
+    relative L1 error of the step's first gated evaluation or None; ``threshold`` is the gate's resolved
+    threshold, None for TaylorSeer Apply. ``prompt_id`` is filled by the sender.
     """
     stats, steps = run.stats, run.num_steps
     gate_errors: list[float | None] = [None] * steps
@@ -37,6 +39,8 @@ def run_report(run: RunState) -> dict[str, Any]:
         "forecast": stats.forecasts,
         "fallbacks": stats.fallbacks,
         "compute_ratio": stats.compute_ratio,
+        "full_steps": stats.full_steps(steps),
+        "step_ratio": stats.step_ratio(steps),
         "cache_peak_bytes": stats.peak_cache_bytes,
         "summary": stats.summary(steps),
         "step_map": stats.step_map(steps, run.forecast_char),

@@ -16,7 +16,7 @@ EVENT = "taylor_forecast.report"
 logger = logging.getLogger("taylor_forecast")
 
 
-def _prompt_server():
+def prompt_server():
     """The running ``server.PromptServer`` instance, or None. Looked up, never imported: importing ComfyUI's
     ``server`` module outside a server process would start nothing and cost seconds."""
     module = sys.modules.get("server")
@@ -27,7 +27,7 @@ def send_report(report: dict[str, Any]) -> bool:
     """Send ``report`` (from ``nodes.report.run_report``) to the client that queued the prompt (all clients when
     it has no client id, as ComfyUI's own progress messages do); returns whether it was handed to the server."""
     try:
-        instance = _prompt_server()
+        instance = prompt_server()
         if instance is None:
             logger.debug("no PromptServer instance: the run report is only logged")
             return False

@@ -21,6 +21,7 @@ from .block_hooks import ADAPTER_ERRORS
 from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
 from .levels import ModelCall
+from .log_context import CURRENT_NODE
 from .logs import LOG_PREFIX, logger
 from .ranks import model_consensus
 from .report import report_lines, run_report
@@ -47,6 +48,7 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
         return executor(*args, **kwargs)
     original_options = guider.model_options
     run = None
+    scope = CURRENT_NODE.set(config.node_id)  # the run's log lines name its node
     try:
         guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
         run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"])
@@ -59,6 +61,7 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
             for line in report_lines(report):
                 logger.info("%s %s", LOG_PREFIX, line)
             send_report(report)
+        CURRENT_NODE.reset(scope)
 
 
 def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor) -> RunState | None:
@@ -78,8 +81,10 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
     shown = run.speedup_plan or run.plan  # the gate's speed-up budget: the map its pacer keeps to
     if shown.note:
         logger.warning("%s %s", LOG_PREFIX, shown.note)
+    gate_decides = run.gate is not None and run.pacer is None  # the forced steps' plan: the gate decides the rest
     logger.info("%s plan (%d steps, level %s, %s): %s%s", LOG_PREFIX, run.num_steps, level, config.describe(),
-                shown.render(run.forecast_char),
+                shown.render("?" if gate_decides else run.forecast_char),
+                " (F computed, ? the gate decides at the step)" if gate_decides else
                 f" (the gate may run each F up to {run.pacer.slack} steps early or late)"
                 if run.pacer is not None else "")
     return run

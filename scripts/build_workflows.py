@@ -13,7 +13,7 @@ note saying which model files go where, and writes:
 Widget order, defaults and display names come from a running server's ``/object_info``, so a node whose inputs
 change gives different files (``tests/integration/test_workflows.py`` fails until they are rebuilt). The specs
 (which workflows, templates and settings) are in ``scripts/workflow_build/specs.py``; the package's other
-modules do the building.
+modules do the building (the demo's graph, on no official template: ``scripts/workflow_build/demo.py``).
 
 Usage (host Python, which has the template packages)::
 

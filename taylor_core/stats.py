@@ -77,11 +77,23 @@ class RunStats:
                 cells[step] = "F" if full else forecast_char
         return "".join(cells)
 
+    def full_steps(self, num_steps: int) -> int:
+        """Steps with a full evaluation (``F`` in ``step_map``): what a speed-up budget counts."""
+        return self.step_map(num_steps).count("F")
+
+    def step_ratio(self, num_steps: int) -> float:
+        """``num_steps / full_steps`` (1.0 when no step was full): the ratio a speed-up budget asks for; on a
+        sampler with one evaluation per step it is ``compute_ratio``."""
+        full = self.full_steps(num_steps)
+        return num_steps / full if full else 1.0
+
     def summary(self, num_steps: int) -> str:
-        """One log line, e.g. "steps 20, evaluations 20, full 8, forecast 12, compute ratio 2.50x, ..."."""
+        """One log line: model evaluations (full and forecast, their ratio) then steps computed, e.g. "steps 10,
+        evaluations 19, full 5, forecast 14, compute ratio 3.80x, computed steps 3/10 (3.33x), cache peak ..."."""
         return (
             f"steps {num_steps}, evaluations {self.evaluations}, full {self.full_computes}, "
             f"forecast {self.forecasts}, compute ratio {self.compute_ratio:.2f}x, "
+            f"computed steps {self.full_steps(num_steps)}/{num_steps} ({self.step_ratio(num_steps):.2f}x), "
             f"cache peak {format_bytes(self.peak_cache_bytes)}"
         )
 

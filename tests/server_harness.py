@@ -19,7 +19,7 @@ from comfy_harness import REPO
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "demo"))
 
-DEMO_WORKFLOW = REPO / "workflows" / "demo_wan_digits_taylorseer_api.json"
+DEMO_WORKFLOW = REPO / "workflows" / "api" / "demo_wan_digits_taylorseer_api.json"
 
 
 @dataclass(frozen=True)

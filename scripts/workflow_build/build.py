@@ -100,5 +100,8 @@ def build_all(object_info: dict, with_thumbnails: bool = True) -> Built:
         built.json_files[f"workflows/api/{spec.name}_api.json"] = dump(ui_to_api(ui, object_info))
         if with_thumbnails:
             built.thumbnails[f"workflows/{spec.name}.jpg"] = thumbnail(spec, ui, object_info)
+    from .demo import build_demo  # here: it builds on this module
+
+    build_demo(object_info, built, with_thumbnails)
     return built
 

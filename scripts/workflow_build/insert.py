@@ -13,7 +13,7 @@ from .widgets import MODEL_FOLDERS, input_kind, input_spec, widget_dict, widget_
 OUR_COLOR, OUR_BGCOLOR = "#232", "#353"
 SLOT_HEIGHT, WIDGET_HEIGHT = 20, 24
 # The height the web badge (web/) adds below the widgets, as the front end 1.32.9 lays the nodes out.
-BADGE_HEIGHT = {"TaylorSeerApply": 78, "CGTaylorGate": 134}
+BADGE_HEIGHT = {"TaylorSeerApply": 96, "CGTaylorGate": 134}
 
 
 def pack_version() -> str:

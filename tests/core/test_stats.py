@@ -33,8 +33,10 @@ def test_counts_ratio_map_and_peak():
     assert stats.peak_cache_bytes == 2500
     assert stats.step_map(8) == "FFTFFTTF"  # step 3 had a full evaluation
     assert stats.step_map(10, forecast_char="R") == "FFRFFRRF--"
+    assert (stats.full_steps(8), stats.step_ratio(8)) == (5, 8 / 5)  # steps 0, 1, 3, 4, 7: step 3 counted once
     assert stats.summary(8) == (
-        "steps 8, evaluations 9, full 5, forecast 4, compute ratio 1.80x, cache peak 2.44 KiB"
+        "steps 8, evaluations 9, full 5, forecast 4, compute ratio 1.80x, computed steps 5/8 (1.60x), "
+        "cache peak 2.44 KiB"
     )
     data = json.loads(json.dumps(stats.as_dict(8)))
     assert data["step_map"] == "FFTFFTTF"
@@ -45,7 +47,7 @@ def test_counts_ratio_map_and_peak():
 
 def test_empty_and_fallback_reasons():
     stats = RunStats()
-    assert stats.compute_ratio == 1.0
+    assert stats.compute_ratio == 1.0 and stats.step_ratio(3) == 1.0
     assert stats.step_map(3) == "---"
     assert FALLBACK_REASONS == {"no-history", "non-finite", "shape-change", "no-cheap-path"}
     for reason in ("no-history", "shape-change", "warmup", "schedule"):

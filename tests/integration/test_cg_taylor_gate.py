@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import torch
-from test_flux_taylorseer import FLUX_STACKS
+from test_flux_taylorseer import FLUX_STACKS, apply
 
 STEPS = 20
 
@@ -72,7 +72,7 @@ def test_bad_gate_inputs_are_validation_errors(host, flux):
 def test_a_second_node_on_the_same_model_replaces_the_first(host, flux, conds, caplog):
     """TaylorSeer Apply then CG-Taylor Gate on one chain: only the gate runs (no double skip), and a gate of
     threshold 0 after it gives the unpatched output."""
-    taylorseer = host.run_node("TaylorSeerApply", flux, 2, 1, 1, 0, 0.0, 1.0, "residual", "sigma", "auto")[0]
+    taylorseer = apply(host, flux, interval=2, max_order=1, warmup=1, tail=0)
     with caplog.at_level(logging.INFO):
         chained = gate(host, taylorseer, 0.0)
     assert "the later one replaces it" in caplog.text

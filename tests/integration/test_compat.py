@@ -164,7 +164,8 @@ log.addHandler(logging.StreamHandler(sys.stdout))
 log.setLevel(logging.INFO)
 case = h.TINY_MODELS["flux"]
 conds = case.cond(1), case.cond(2)
-patched = h.run_node("TaylorSeerApply", case.load(seed=0), 2, 1, 1, 1, 0.0, 1.0, "residual", "step", "auto")[0]
+patched = h.run_node("TaylorSeerApply", case.load(seed=0), target_speedup=0.0, interval=2, max_order=1,
+                     warmup_steps=1, tail_steps=1, level="residual", clock="step")[0]
 eager = h.ksample(patched, *conds, h.empty_latent(), steps=4)
 result = nodes.NODE_CLASS_MAPPINGS["TorchCompileModel"].execute(patched, "inductor")
 compiled = result[0] if isinstance(result, tuple) else result.result[0]

@@ -74,8 +74,8 @@ def test_every_row_names_real_tests_and_every_adapter_family_has_a_tiny_model(ho
 
 def test_recommended_settings_are_the_shipped_workflows_and_the_defaults(host):
     """Every row's settings are those of every node of its type in each workflow it names; the defaults row
-    is the node's defaults (``ForecastConfig``, which the node's schema takes its defaults from)."""
-    defaults = host.pack_module("nodes.config").ForecastConfig()
+    is the node's defaults (its schema's, what a fresh node and an API prompt that leaves an input out get)."""
+    defaults = host.schema_inputs("TaylorSeerApply")
     rows = settings_rows()
     assert {row["node"] for row in rows} == set(NODE_TYPES.values())
     assert sum(row["defaults"] for row in rows) == 1
@@ -83,7 +83,7 @@ def test_recommended_settings_are_the_shipped_workflows_and_the_defaults(host):
         assert row["settings"], f"{row['model']}: no settings"
         if row["defaults"]:
             assert row["node"] == "TaylorSeerApply"
-            assert row["settings"] == {name: getattr(defaults, name) for name in row["settings"]}, row["model"]
+            assert row["settings"] == {name: defaults[name].default for name in row["settings"]}, row["model"]
             continue
         assert row["workflows"], f"{row['model']}: names no workflow"
         for name in row["workflows"]:

@@ -29,7 +29,7 @@ def full_steps(num_steps: int, interval: int, warmup: int, tail: int) -> list[in
 def planned_full_steps(inputs: dict, num_steps: int) -> list[int]:
     """The steps a TaylorSeer Apply node's widget ``inputs`` compute in a run of ``num_steps`` (window 0..1):
     TaylorSeer's interval rule above, or with a ``target_speedup`` the budget's plan from ``taylor_core``."""
-    if not inputs.get("target_speedup"):
+    if not inputs["target_speedup"]:
         return full_steps(num_steps, inputs["interval"], inputs["warmup_steps"], inputs["tail_steps"])
     from taylor_core.schedule import SpeedupSchedule
 
@@ -39,8 +39,11 @@ def planned_full_steps(inputs: dict, num_steps: int) -> list[int]:
 
 def apply(host, model, interval=4, max_order=2, warmup=3, tail=1, level="residual", clock="sigma",
           cache_device="auto", start=0.0, end=1.0):
-    return host.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, start, end, level, clock,
-                         cache_device)[0]
+    """TaylorSeer Apply on TaylorSeer's fixed ``interval`` schedule (target_speedup 0: the node's default is a
+    budget)."""
+    return host.run_node("TaylorSeerApply", model, interval=interval, max_order=max_order, warmup_steps=warmup,
+                         tail_steps=tail, start_percent=start, end_percent=end, level=level, clock=clock,
+                         cache_device=cache_device, target_speedup=0.0)[0]
 
 
 

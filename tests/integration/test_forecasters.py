@@ -16,8 +16,9 @@ FORECASTERS = ("newton", "hermite", "foca", "spectral", "auto")
 
 def apply(host, model, forecaster="newton", target_speedup=0.0, interval=3, level="output", warmup=2, tail=1,
           max_order=1, clock="step"):
-    return host.run_node("TaylorSeerApply", model, interval, max_order, warmup, tail, 0.0, 1.0, level, clock,
-                         "auto", forecaster=forecaster, target_speedup=target_speedup)[0]
+    return host.run_node("TaylorSeerApply", model, interval=interval, max_order=max_order, warmup_steps=warmup,
+                         tail_steps=tail, level=level, clock=clock, forecaster=forecaster,
+                         target_speedup=target_speedup)[0]
 
 
 def test_the_inputs_offer_every_predictor_and_default_to_newton(host):
@@ -27,7 +28,8 @@ def test_the_inputs_offer_every_predictor_and_default_to_newton(host):
         spec = host.schema_inputs(node)["forecaster"]
         assert spec.options == list(predictors) and spec.default == "newton" and spec.optional
     speedup = host.schema_inputs("TaylorSeerApply")["target_speedup"]
-    assert speedup.default == 0.0 and speedup.optional
+    assert speedup.default == host.pack_module("nodes.inputs").RECOMMENDED_SPEEDUP == 3.0 and speedup.optional
+    assert host.schema_inputs("CGTaylorGate")["target_speedup"].default == 0.0  # the gate: the threshold decides
     assert speedup.max == host.pack_module("taylor_core").MAX_TARGET_SPEEDUP
 
 

@@ -103,6 +103,107 @@ def test_gate_report_carries_per_step_errors_and_its_threshold(server, workflow)
     assert "F" + "T" * (cap + 1) not in report["step_map"]
 
 
+def _log_since(server, start: int) -> str:
+    return server.log_path.read_text(errors="replace")[start:]
+
+
+def _log_size(server) -> int:
+    return len(server.log_path.read_text(errors="replace"))
+
+
+def test_gate_plan_line_says_the_gate_decides(server, workflow):
+    """Without a budget the gate decides every step but the forced ones at run time: the plan line shows those
+    as ``?`` and says so, never a map of forecasts the run would not follow."""
+    graph = copy.deepcopy(workflow)
+    graph["5"]["inputs"]["batch_size"] = 1
+    graph["6"]["inputs"].update(seed=103, steps=12)
+    graph["2"] = {"class_type": "CGTaylorGate", "inputs": {"model": ["1", 0], "warmup_steps": 2, "tail_steps": 1,
+                                                           "threshold": -1.0, "max_order": 1, "first_block_order": 2,
+                                                           "start_percent": 0.0, "end_percent": 1.0,
+                                                           "max_consecutive": 4, "clock": "step",
+                                                           "cache_device": "auto"}}
+    start = _log_size(server)
+    _prompt_id, (report,) = _reports(server, graph)
+    log = _log_since(server, start)
+    assert f"): FF{'?' * 9}F (F computed, ? the gate decides at the step)" in log
+    assert "T" * 5 not in report["step_map"]  # max_consecutive 4: the gate computed inside the stretch
+
+
+def _two_stage_graph(workflow: dict) -> dict:
+    """The Wan 2.2 pattern on the demo model: two identical TaylorSeer Apply nodes (2 and 12) on one loader, each
+    feeding a KSamplerAdvanced, steps 0-10 then 10-20 of one 20-step schedule."""
+    graph = copy.deepcopy(workflow)
+    graph["5"]["inputs"]["batch_size"] = 1
+    graph["12"] = copy.deepcopy(graph["2"])
+    shared = {k: graph["6"]["inputs"][k] for k in ("cfg", "sampler_name", "scheduler", "positive", "negative")}
+    graph["6"] = {"class_type": "KSamplerAdvanced", "inputs": {
+        **shared, "model": ["2", 0], "add_noise": "enable", "noise_seed": 104, "steps": 20, "start_at_step": 0,
+        "end_at_step": 10, "return_with_leftover_noise": "enable", "latent_image": ["5", 0]}}
+    graph["16"] = {"class_type": "KSamplerAdvanced", "inputs": {
+        **shared, "model": ["12", 0], "add_noise": "disable", "noise_seed": 104, "steps": 20, "start_at_step": 10,
+        "end_at_step": 10000, "return_with_leftover_noise": "disable", "latent_image": ["6", 0]}}
+    graph["7"]["inputs"]["samples"] = ["16", 0]
+    return graph
+
+
+def test_identical_nodes_on_one_model_each_report_their_own_run(server, workflow):
+    """ComfyUI would run only the first of two identical nodes and hand its output to both samplers; the nodes
+    are not idempotent for its cache, so each runs and each run reports (and logs) as its own node."""
+    graph = _two_stage_graph(workflow)
+    start = _log_size(server)
+    prompt_id, reports = _reports(server, graph)
+    expected = "".join("F" if i in planned_full_steps(graph["2"]["inputs"], 10) else "T" for i in range(10))
+    assert sorted(r["node"] for r in reports) == ["12", "2"]
+    assert [(r["steps"], r["step_map"], r["prompt_id"]) for r in reports] == [(10, expected, prompt_id)] * 2
+    log = _log_since(server, start)
+    for node in ("2", "12"):
+        assert f"map: {expected} [node {node}, prompt {prompt_id}]" in log
+
+
+@pytest.mark.parametrize("sampler", ["heun", "dpmpp_2s_ancestral", "dpmpp_sde"])
+def test_a_budget_counts_steps_and_the_report_says_evaluations_apart(server, workflow, sampler):
+    """Two model evaluations per step (one on the last): the budget's round(steps / target_speedup) steps are
+    computed, each with every evaluation it has, so the step ratio is the one asked for and the evaluations'
+    ratio is said apart (log and report), never mixed with the steps."""
+    graph = copy.deepcopy(workflow)
+    graph["5"]["inputs"]["batch_size"] = 1
+    steps, speedup = 12, 3.0
+    graph["6"]["inputs"].update(seed=105, steps=steps, sampler_name=sampler)
+    graph["2"]["inputs"].update(target_speedup=speedup, warmup_steps=1)
+    start = _log_size(server)
+    _prompt_id, (report,) = _reports(server, graph)
+    full_steps = planned_full_steps(graph["2"]["inputs"], steps)
+    assert len(full_steps) == round(steps / speedup) == report["full_steps"] == report["step_map"].count("F")
+    assert report["step_map"] == "".join("F" if i in full_steps else "T" for i in range(steps))
+    assert report["step_ratio"] == steps / len(full_steps) == speedup
+    # every step but the last has two evaluations; step 0 and the last step are computed
+    assert report["evaluations"] == 2 * steps - 1 and report["full"] == 2 * len(full_steps) - 1
+    assert report["compute_ratio"] == pytest.approx(report["evaluations"] / report["full"])
+    assert (f"evaluations {2 * steps - 1}, full {report['full']}, forecast {report['forecast']}, compute ratio "
+            f"{report['compute_ratio']:.2f}x, computed steps {len(full_steps)}/{steps} (3.00x)") in \
+        _log_since(server, start)
+
+
+def test_an_api_prompt_without_settings_runs_the_nodes_defaults(host, server, workflow):
+    """A TaylorSeer Apply given only its model gets the node's defaults: the recommended budget (target_speedup
+    3, warm-up auto: 1 with a budget); every line it logs names its node and the prompt."""
+    graph = copy.deepcopy(workflow)
+    graph["5"]["inputs"]["batch_size"] = 1
+    graph["6"]["inputs"]["seed"] = 106
+    graph["2"]["inputs"] = {"model": ["1", 0]}
+    steps = graph["6"]["inputs"]["steps"]
+    defaults = {name: spec.default for name, spec in host.schema_inputs("TaylorSeerApply").items()
+                if name != "model"}
+    resolved = host.pack_module("nodes.config").ForecastConfig(**defaults)
+    assert (resolved.target_speedup, resolved.warmup_steps) == (3.0, 1)
+    start = _log_size(server)
+    prompt_id, (report,) = _reports(server, graph)
+    planned = planned_full_steps({**defaults, "warmup_steps": resolved.warmup_steps}, steps)
+    assert report["step_map"] == "".join("F" if i in planned else "T" for i in range(steps))
+    ours = [line for line in _log_since(server, start).splitlines() if "[TaylorSeer]" in line]
+    assert len(ours) >= 3 and all(line.endswith(f"[node 2, prompt {prompt_id}]") for line in ours), ours
+
+
 class _StandInServer:
     """Stands in for ComfyUI's ``server`` module with a PromptServer instance whose ``send_sync`` records
     or fails; the pack finds it in ``sys.modules`` as it finds the real one."""
@@ -126,8 +227,8 @@ def test_in_process_report_is_sent_and_a_failing_sender_never_breaks_sampling(ho
     module = types.ModuleType("server")
     module.PromptServer = types.SimpleNamespace(instance=stand_in)
     monkeypatch.setitem(sys.modules, "server", module)
-    model = host.run_node("TaylorSeerApply", flux, 2, 1, 1, 1, 0.0, 1.0, "residual", "step", "auto",
-                          node_id="7")[0]
+    model = host.run_node("TaylorSeerApply", flux, target_speedup=0.0, interval=2, max_order=1, warmup_steps=1,
+                          tail_steps=1, level="residual", node_id="7")[0]
     with caplog.at_level(logging.INFO, logger="taylor_forecast"):
         out = host.ksample(model, *conds, host.empty_latent(), steps=8)
     assert torch.isfinite(out).all()

@@ -5,8 +5,10 @@
 // Data: the server sends one "taylor_forecast.report" websocket message per sampling run, keyed by the id of
 // the node that patched the model (nodes/report.py builds it, nodes/telemetry.py sends it). The badge is a
 // DOM widget of fixed height, added when the node is created, so a report never resizes the node.
-// The last report of a node is also kept as `node.taylorForecastReport` and as the badge element's
-// `data-report` attribute (JSON).
+// The last report of a node is also kept as `node.taylorForecastReport`, as the badge element's `data-report`
+// attribute (JSON) and in the node's properties (`taylor_forecast_report`: saved with the workflow, so a page
+// reload shows it again). A bypassed or muted node's report is cleared. TaylorSeer Apply's `interval` is greyed
+// out while `target_speedup` > 0 (a budget) makes it unused.
 
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
@@ -15,11 +17,13 @@ const EVENT = "taylor_forecast.report";
 const NODE_TYPES = new Set(["TaylorSeerApply", "CGTaylorGate"]);
 const WIDGET_NAME = "taylor_forecast_badge";
 // Content height in px; the front end keeps a 10 px margin above and below a DOM widget.
-const CONTENT_HEIGHT = { TaylorSeerApply: 56, CGTaylorGate: 112 };
+const CONTENT_HEIGHT = { TaylorSeerApply: 74, CGTaylorGate: 112 };
 const WIDGET_MARGIN = 20;
 const MIN_WIDTH = 300;
 const COLORS = { full: "#d9822b", forecast: "#3fa45b", none: "#555", threshold: "#e05555", error: "#7fb2ff" };
 const SVG_NS = "http://www.w3.org/2000/svg";
+const PROPERTY = "taylor_forecast_report"; // node property holding the last report (saved with the workflow)
+const ACTIVE_MODE = 0; // LiteGraph's mode ALWAYS; 2 = muted (never), 4 = bypassed
 
 const STYLE = `
 .taylor-forecast-badge { box-sizing: border-box; height: 100%; padding: 4px 6px; overflow: hidden;
@@ -42,13 +46,16 @@ function formatBytes(n) {
   return unit === 0 ? `${n} B` : `${size.toFixed(2)} ${units[unit]}`;
 }
 
-/** The badge's text for one report: what a user reads, and what the browser test asserts on. */
+/** The badge's text for one report: what a user reads, and what the browser test asserts on. Steps (what a
+ * speed-up budget counts, the map's cells) and model evaluations (what the compute costs) are said apart. */
 export function badgeText(report) {
   const gated = report.kind === "cg_gate";
   const detail = gated ? `threshold ${report.threshold}` : `level ${report.level}`;
+  const fullSteps = report.full_steps ?? [...report.step_map].filter((c) => c === "F").length;
+  const stepRatio = report.step_ratio ?? (fullSteps ? report.steps / fullSteps : 1);
   return [
-    `${gated ? "CG-Taylor" : "TaylorSeer"}: full ${report.full}/${report.steps} steps, `
-      + `${report.compute_ratio.toFixed(2)}x less compute`,
+    `${gated ? "CG-Taylor" : "TaylorSeer"}: full ${fullSteps}/${report.steps} steps (${stepRatio.toFixed(2)}x)`,
+    `evaluations: full ${report.full}/${report.evaluations}, ${report.compute_ratio.toFixed(2)}x less compute`,
     `cache peak ${formatBytes(report.cache_peak_bytes)}, ${detail}`,
   ];
 }
@@ -114,13 +121,54 @@ function render(element, report) {
 
 function renderIdle(element, node) {
   element.replaceChildren();
-  element.dataset.state = "idle";
+  const active = node.mode === ACTIVE_MODE;
+  element.dataset.state = active ? "idle" : "bypassed";
   const text = document.createElement("div");
   text.className = "tf-text";
-  text.textContent = node.comfyClass === "CGTaylorGate"
-    ? "CG-Taylor: the step map and gate errors show here after a run"
-    : "TaylorSeer: the step map shows here after a run";
+  const name = node.comfyClass === "CGTaylorGate" ? "CG-Taylor" : "TaylorSeer";
+  text.textContent = !active ? `${name}: bypassed, no run to show`
+    : node.comfyClass === "CGTaylorGate" ? `${name}: the step map and gate errors show here after a run`
+      : `${name}: the step map shows here after a run`;
   element.append(text);
+}
+
+/** Show ``report`` on the node's badge and keep it in the node's properties (saved with the workflow, so the
+ * badge shows it again after a page reload or when the workflow is opened again). */
+function showReport(node, report) {
+  node.taylorForecastReport = report;
+  node.properties ??= {};
+  node.properties[PROPERTY] = report;
+  if (node.taylorForecastBadge) {
+    node.taylorForecastBadge.dataset.nodeId = String(node.id);
+    render(node.taylorForecastBadge, report);
+  }
+}
+
+/** Forget the node's last report (bypassed or muted: that run is not what the graph does now). */
+function clearReport(node) {
+  delete node.taylorForecastReport;
+  if (node.properties) delete node.properties[PROPERTY];
+  if (node.taylorForecastBadge) renderIdle(node.taylorForecastBadge, node);
+}
+
+/** TaylorSeer Apply's ``interval`` is greyed out while a ``target_speedup`` budget (> 0) makes it unused. */
+function syncInterval(node) {
+  const budget = node.widgets?.find((w) => w.name === "target_speedup");
+  const interval = node.widgets?.find((w) => w.name === "interval");
+  if (!budget || !interval) return;
+  const unused = Number(budget.value) > 0;
+  if (interval.disabled !== unused) {
+    interval.disabled = unused;
+    node.setDirtyCanvas?.(true, false);
+  }
+}
+
+/** Keep the badge and the widgets in step with the node's mode and values (run on every draw: cheap). */
+function syncNode(node) {
+  const state = node.taylorForecastBadge?.dataset.state;
+  if (node.mode !== ACTIVE_MODE && state !== "bypassed") clearReport(node);
+  else if (node.mode === ACTIVE_MODE && state === "bypassed") renderIdle(node.taylorForecastBadge, node);
+  syncInterval(node);
 }
 
 function addBadge(node) {
@@ -140,10 +188,27 @@ function addBadge(node) {
   renderIdle(element, node);
   const size = node.computeSize();
   node.setSize([Math.max(node.size[0], size[0], MIN_WIDTH), Math.max(node.size[1], size[1])]);
-  const onAdded = node.onAdded;
-  node.onAdded = function (...args) {
+  chain(node, "onAdded", function () {
     element.dataset.nodeId = String(this.id); // ids may be reassigned when the node enters a graph
-    return onAdded?.apply(this, args);
+  });
+  chain(node, "onConfigure", function () { // a loaded or restored workflow: its saved report, if still active
+    const saved = this.properties?.[PROPERTY];
+    if (saved && this.mode === ACTIVE_MODE) showReport(this, saved);
+    syncNode(this);
+  });
+  chain(node, "onDrawForeground", function () {
+    syncNode(this);
+  });
+  syncInterval(node);
+}
+
+/** Run ``extra`` after the node's own ``name`` handler (if any), keeping that handler's return value. */
+function chain(node, name, extra) {
+  const original = node[name];
+  node[name] = function (...args) {
+    const result = original?.apply(this, args);
+    extra.apply(this, args);
+    return result;
   };
 }
 
@@ -165,12 +230,13 @@ function onReport(event) {
   const report = event.detail;
   const node = findNode(report?.node);
   if (!node || !NODE_TYPES.has(node.comfyClass)) return;
-  node.taylorForecastReport = report;
-  if (node.taylorForecastBadge) {
-    node.taylorForecastBadge.dataset.nodeId = String(node.id);
-    render(node.taylorForecastBadge, report);
-  }
+  showReport(node, report);
   node.setDirtyCanvas?.(true, false);
+  try { // the workflow changed (its node properties): let the front end persist it now, as after an edit
+    app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.();
+  } catch (error) {
+    console.warn("taylor_forecast: the workflow's change tracker refused the report", error);
+  }
 }
 
 app.registerExtension({
