@@ -163,8 +163,10 @@ def test_taylorseer_badge_shows_the_schedule(run):
     badge = after[TS_NODE]
     full = round(STEPS / 3.0)  # the shipped workflow's target_speedup 3: round(steps / 3) steps computed
     assert badge["report"]["node"] == TS_NODE and badge["report"]["kind"] == "taylorseer"
-    assert f"full {full}/{STEPS} steps" in badge["text"]
-    assert f"{STEPS / full:.2f}x less compute" in badge["text"]
+    report = badge["report"]
+    assert f"full {full}/{STEPS} steps ({STEPS / full:.2f}x)" in badge["text"]  # steps: what the budget counts
+    assert (report["full"], report["evaluations"]) == (full, STEPS)  # euler: one evaluation per step
+    assert f"evaluations: full {full}/{STEPS}, {STEPS / full:.2f}x less compute" in badge["text"]
     assert f"cache peak {format_bytes(badge['report']['cache_peak_bytes'])}," in badge["text"]
     assert (badge["cells"], badge["fullCells"]) == (STEPS, full)
     assert badge["thresholdLines"] == 0
@@ -175,8 +177,9 @@ def test_gate_badge_plots_errors_against_the_threshold(run):
     badge = after[GATE_NODE]
     report = badge["report"]
     assert report["node"] == GATE_NODE and report["kind"] == "cg_gate"  # keyed apart from the TaylorSeer node
-    assert f"full {report['full']}/{STEPS} steps" in badge["text"] and f"threshold {report['threshold']}" in \
+    assert f"full {report['full_steps']}/{STEPS} steps" in badge["text"] and f"threshold {report['threshold']}" in \
         badge["text"]
+    assert report["full_steps"] == report["step_map"].count("F")
     assert (badge["cells"], badge["fullCells"]) == (STEPS, report["step_map"].count("F"))
     assert badge["thresholdLines"] == 1
     assert badge["errorDots"] == sum(e is not None for e in report["gate_errors"]) > 0
@@ -268,3 +271,53 @@ def _screenshots(driver) -> None:
       return [arguments[1] - 20, arguments[2] - 20, arguments[1] + x, arguments[2] + title + height + 20];
     """, [TS_NODE, GATE_NODE], CANVAS_LEFT, CANVAS_TOP)
     _save(_crop(driver, box), "badge")
+
+
+_WIDGETS = """
+const node = window.comfyAPI.app.app.graph.getNodeById(arguments[0]);
+return node.widgets.filter(w => w.name !== 'taylor_forecast_badge')
+  .map(w => ({name: w.name, value: w.value, disabled: !!w.disabled}));
+"""
+
+
+def test_the_budget_is_the_first_widget_and_greys_out_interval(run, browser):
+    """A budget (target_speedup > 0) makes interval unused: it is greyed out, and usable again at 0."""
+    widgets = browser.execute_script(_WIDGETS, TS_NODE)
+    assert widgets[0]["name"] == "target_speedup" and widgets[0]["value"] == 3.0
+    assert {w["name"]: w["disabled"] for w in widgets}["interval"] is True
+    set_budget = ("const app = window.comfyAPI.app.app, node = app.graph.getNodeById(arguments[0]);"
+                  "node.widgets.find(w => w.name === 'target_speedup').value = arguments[1];"
+                  "app.graph.setDirtyCanvas(true, true);")
+    interval_disabled = ("return window.comfyAPI.app.app.graph.getNodeById(arguments[0]).widgets"
+                         ".find(w => w.name === 'interval').disabled === arguments[1]")
+    for budget, disabled in ((0, False), (3.0, True)):
+        browser.execute_script(set_budget, TS_NODE, budget)
+        _wait(browser, interval_disabled, 30, f"interval disabled {disabled} at target_speedup {budget}", TS_NODE,
+              disabled)
+
+
+def test_the_last_report_is_shown_again_after_a_page_reload(run, browser, request):
+    """The report is kept in the node's properties, which the front end restores with the workflow."""
+    _before, after, _log = run
+    open_front_end(browser, server_harness.comfy_server(request).url)  # a reload of the page
+    ready = ("const node = window.comfyAPI.app.app.graph.getNodeById(arguments[0]);"
+             "return node?.taylorForecastBadge?.dataset.state === 'ready'")
+    _wait(browser, ready, 60, "the restored badge", TS_NODE)
+    restored = browser.execute_script(_STATE, [TS_NODE])[TS_NODE]
+    assert restored["report"] == after[TS_NODE]["report"] and restored["text"] == after[TS_NODE]["text"]
+
+
+def test_a_bypassed_node_clears_its_badge(run, browser):
+    """A bypassed node's last run is not what the graph does: its badge and stored report are cleared."""
+    mode = ("const app = window.comfyAPI.app.app; app.graph.getNodeById(arguments[0]).mode = arguments[1];"
+            "app.graph.setDirtyCanvas(true, true);")
+    state = ("const node = window.comfyAPI.app.app.graph.getNodeById(arguments[0]);"
+             "return node.taylorForecastBadge.dataset.state === arguments[1]")
+    browser.execute_script(mode, TS_NODE, 4)
+    _wait(browser, state, 30, "the bypassed badge", TS_NODE, "bypassed")
+    cleared = browser.execute_script("const node = window.comfyAPI.app.app.graph.getNodeById(arguments[0]);"
+                                     "return [node.taylorForecastReport ?? null, "
+                                     "node.properties.taylor_forecast_report ?? null]", TS_NODE)
+    assert cleared == [None, None]
+    browser.execute_script(mode, TS_NODE, 0)
+    _wait(browser, state, 30, "the idle badge", TS_NODE, "idle")
