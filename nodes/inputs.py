@@ -88,7 +88,7 @@ def forecaster_input() -> io.Combo.Input:
 def target_speedup_input(gate: bool = False) -> io.Float.Input:
     """The optional speed-up budget of TaylorSeer Apply (default ``RECOMMENDED_SPEEDUP``; 0 keeps ``interval``)
     or of the gate (default 0: the threshold alone decides)."""
-    zero = "the threshold alone decides" if gate else "use interval (TaylorSeer's fixed schedule)"
+    zero = "the threshold alone decides" if gate else "use interval"
     where = (f"the gate's probe runs each early or late, at most {DEFAULT_SLACK} steps from where the budget's map "
              "has it"
              if gate else "placed more densely toward the end (measured closer to the uncached image)")

@@ -57,10 +57,10 @@ def node_classes() -> list[type]:
 def install_server_hooks() -> None:
     """With ComfyUI's server running (not in-process use): the validation's prompt hook and the reports' routes."""
     from .report_route import install_routes
-    from .telemetry import _prompt_server
+    from .telemetry import prompt_server
     from .validation import install_prompt_hook
 
-    server = _prompt_server()
+    server = prompt_server()
     if server is not None:
         install_prompt_hook(server)
         install_routes(server)
