@@ -81,7 +81,7 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
     shown = run.speedup_plan or run.plan  # the gate's speed-up budget: the map its pacer keeps to
     if shown.note:
         logger.warning("%s %s", LOG_PREFIX, shown.note)
-    gate_decides = run.gate is not None and run.pacer is None  # the forced steps' plan: the gate decides the rest
+    gate_decides = run.gated and run.pacer is None  # the forced steps' plan: the gate decides the rest
     logger.info("%s plan (%d steps, level %s, %s): %s%s", LOG_PREFIX, run.num_steps, level, config.describe(),
                 shown.render("?" if gate_decides else run.forecast_char),
                 " (F computed, ? the gate decides at the step)" if gate_decides else
