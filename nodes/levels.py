@@ -27,15 +27,9 @@ from typing import Protocol
 import torch
 
 from ..taylor_core import Decision, Mode, Reason
-from .block_hooks import (
-    ACTIVE_MODEL,
-    ACTIVE_PASS,
-    AdapterMismatch,
-    ForecastUnavailable,
-    ResidualPass,
-    settle_forecast,
-)
+from .block_hooks import ACTIVE_MODEL, ACTIVE_PASS, ResidualPass, settle_forecast
 from .compat import block_level_blocker
+from .failures import AdapterMismatch, ForecastUnavailable
 from .families import StackLayout, family_of, no_adapter_reason, resolve_layout
 from .logs import LOG_PREFIX, logger
 from .module_level import ModuleLayout, ModulePass, module_layout, unsupported_blocks

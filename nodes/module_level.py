@@ -21,7 +21,8 @@ import torch
 
 from ..taylor_core import Decision, Mode, Reason
 from ..taylor_core.stats import format_bytes
-from .block_hooks import ACTIVE_PASS, BlockFn, ForecastUnavailable, pass_forecast
+from .block_hooks import ACTIVE_PASS, BlockFn, pass_forecast
+from .failures import ForecastUnavailable
 from .families import FamilySpec, StackLayout, resolve_layout
 from .module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
 from .run_state import CallPlan, RunState

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .block_hooks import AdapterMismatch, ForecastUnavailable, adapter_error
+from .failures import AdapterMismatch, ForecastUnavailable, adapter_error
 from .levels import CallResult, Level, ModelCall, fall_at_run, follow_agreed_level, level_at_run
 from .logs import LOG_PREFIX, logger
 from .run_state import CallPlan, RunState

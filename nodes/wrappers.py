@@ -17,9 +17,9 @@ import functools
 
 import torch
 
-from .block_hooks import ADAPTER_ERRORS
 from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
+from .failures import ADAPTER_ERRORS
 from .levels import ModelCall
 from .log_context import CURRENT_NODE
 from .logs import LOG_PREFIX, logger
