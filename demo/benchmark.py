@@ -263,7 +263,7 @@ class Harness(Probed):
         """(latent samples, seconds, probe) of one KSampler run of ``fidelity.DIGITS_PER_RUN`` images."""
         self.probe = Probe()
         start = time.perf_counter()
-        if self.arch == "wan":
+        if self.arch != "flux":
             out = fidelity.sample(model, case, steps, sampler)
         else:
             import digits_codec
@@ -419,6 +419,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=comfy_env.REPO / "docs")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="keep the caches' per-run log lines")
+    parser.add_argument("--evidence-cost", action="store_true", help="only time the adaptive controller's "
+                        "evidence per full step against a full model call, per --archs (a Markdown table)")
     parser.add_argument("--from-csv", type=Path, help="only rewrite benchmarks.md / pareto.png from this CSV (the "
                         "other arguments as in the run that wrote it, for the text)")
     parser.add_argument("--run-minutes", type=float, default=0.0, help="with --from-csv: the run's time, for the text")
@@ -473,6 +475,60 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def evidence_seconds(shape: tuple[int, ...], repeats: int = 200) -> float:
+    """Median seconds of the evidence the adaptive controller adds per full step and feature: every candidate of
+    ``taylor_core.adaptive.CANDIDATES`` (order 1, three anchors held) forecasting a value of ``shape``, scored."""
+    from taylor_core.adaptive import CANDIDATES
+    from taylor_core.evidence import forecast_errors
+    from taylor_core.predictors import make_predictor
+
+    gen = torch.Generator().manual_seed(0)
+    values = [torch.randn(shape, generator=gen) for _ in range(4)]
+    candidates = {name: make_predictor(name, 1) for name in CANDIDATES}
+    for t, value in enumerate(values[:3]):
+        for candidate in candidates.values():
+            candidate.update(float(t), value)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forecast_errors(candidates, 3.0, values[3])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def full_call(arch: str) -> tuple[tuple[int, ...], float]:
+    """(the input shape of one model call, the median seconds of a full call) of an uncached euler run."""
+    import comfy.patcher_extension as ext
+
+    h, captured = Harness(arch), {}
+
+    def shape_of(executor, x, *args, **kwargs):
+        captured["shape"] = tuple(x.shape)
+        return executor(x, *args, **kwargs)
+
+    try:
+        model = h.model.clone()
+        model.add_wrapper_with_key(ext.WrappersMP.APPLY_MODEL, "benchmark_shape", shape_of)
+        probe = h.sample(model, fidelity.cases(1)[0], SETTINGS["euler"], "euler")[2]
+    finally:
+        h.close()
+    return captured["shape"], statistics.median(probe.full_call_s)
+
+
+def evidence_cost(archs: list[str]) -> list[str]:
+    """Markdown rows: per demo model, a full model call's median time, the evidence's per full step at the output
+    level (``evidence_seconds``) and their ratio; then the evidence alone on a FLUX.1-dev 1024x1024 output latent
+    (no such model call to compare with on CPU)."""
+    rows = []
+    for arch in archs:
+        shape, full_s = full_call(arch)
+        seconds = evidence_seconds(shape)
+        rows.append(f"| {arch} | {shape} | {full_s * 1e3:.2f} | {seconds * 1e3:.3f} | {100 * seconds / full_s:.2f} % |")
+    flux_dev = evidence_seconds((1, 16, 128, 128))
+    rows.append(f"| FLUX.1-dev 1024x1024 output latent | (1, 16, 128, 128) | - | {flux_dev * 1e3:.3f} | - |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     given = list(argv if argv is not None else sys.argv[1:])
@@ -482,6 +538,13 @@ def main(argv: list[str] | None = None) -> None:
             given[i:i + 2] = []
     command = "python demo/benchmark.py " + " ".join(given)
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end"
+    if args.evidence_cost:
+        comfy_env.boot()
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print("| model | output shape | full call (ms) | evidence per full step (ms) | share |\n|---|---|---|---|---|")
+        print("\n".join(evidence_cost(args.archs.split(","))))
+        return
     if args.from_csv:
         rows, seconds = benchmark_report.read_csv(args.from_csv), args.run_minutes * 60
     else:

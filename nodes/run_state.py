@@ -36,7 +36,9 @@ from ..taylor_core import (
     time_coordinate,
     window_flags,
 )
+from ..taylor_core.adaptive import AdaptiveBudget
 from ..taylor_core.consensus import Consensus, Reading
+from ..taylor_core.evidence import mean_errors
 from .call_plan import CallPlan, EvaluationDecision
 from .config import ForecastConfig
 from .feature_cache import Chunk, FeatureCache, batch_chunks
@@ -70,7 +72,12 @@ class RunState:
         speedup = config.speedup_schedule
         self.speedup_plan = speedup.plan(self.num_steps, window) if speedup is not None and self.num_steps else None
         """The gate's speed-up budget: the map its pacer keeps to (None without a budget)."""
-        self.controller = StepController.planned(self.plan, config.gate, self.speedup_plan)
+        self.adaptive = (AdaptiveBudget.for_run(self.num_steps, config.target_speedup, config.warmup_steps,
+                                                config.tail_steps, window, config.max_order)
+                         if config.forecaster == "auto" and config.target_speedup and config.gate is None else None)
+        """The adaptive step policy (``forecaster`` auto with a speed-up budget, no gate), else None."""
+        self.controller = (StepController(self.adaptive) if self.adaptive is not None
+                           else StepController.planned(self.plan, config.gate, self.speedup_plan))
         self.lock = threading.RLock()  # guards the controller, the evaluation's decision, the cache keys, the stats
         self.cache = FeatureCache(config, step_sigmas, self.controller.gated, self.lock)
         self.stats = RunStats()
@@ -222,6 +229,9 @@ class RunState:
         held = self.cache.record(plan.chunks, plan.time, feature, value)
         with self.lock:
             self.stats.note_cache_bytes(held)
+            if self.adaptive is not None and plan.deciding:  # each auto candidate's error of this full step
+                self.adaptive.observe_errors(plan.step, mean_errors([getattr(
+                    self.bank.predictor(chunk.key + (feature,)), "last_errors", {}) for chunk in plan.chunks]))
 
     def predict(self, plan: CallPlan, feature: str) -> torch.Tensor:
         return self.cache.predict(plan.chunks, plan.time, feature)

@@ -86,7 +86,8 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
                 shown.render("?" if gate_decides else run.forecast_char),
                 " (F computed, ? the gate decides at the step)" if gate_decides else
                 f" (the gate may run each F up to {run.pacer.slack} steps early or late)"
-                if run.pacer is not None else "")
+                if run.pacer is not None else " (adaptive: each F moves with the forecast errors, the count stays)"
+                if run.adaptive is not None else "")
     return run
 
 

@@ -58,6 +58,11 @@ class ForecastBank:
             raise KeyError(f"ForecastBank.predict: no history for key {key!r}")
         return entry[0].predict(t)
 
+    def predictor(self, key: Hashable) -> Predictor | None:
+        """The predictor of ``key`` (held by the bank: read it, do not feed it), None for an unknown key."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
     def order(self, key: Hashable) -> int:
         """Effective order of ``key`` (0 for an unknown key)."""
         entry = self._entries.get(key)

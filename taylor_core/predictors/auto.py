@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..gate import relative_l1
+from ..evidence import forecast_errors
 from .foca import FoCaPredictor
 from .hermite import HermitePredictor
 from .newton import NewtonPredictor
@@ -93,11 +93,7 @@ class AutoPredictor:
         """Score every candidate's forecast of ``value`` (when it holds anchors and ``t`` is a new time), pick the
         best, then anchor."""
         if float(t) != self._newest and all(member.num_anchors for member in self._members):
-            forecasts = [member.predict(t) for member in self._members]
-            if any(forecast.shape != value.shape for forecast in forecasts):  # the members refuse it below
-                forecasts = []
-            errors = [relative_l1(forecast, value) for forecast in forecasts]
-            self.last_errors = dict(zip(self.names, errors))
+            self.last_errors = forecast_errors(dict(zip(self.names, self._members)), t, value)
             b = self.smoothing
             self.scores = {name: (b * self.scores[name] + (1 - b) * e if name in self.scores else e)
                            for name, e in self.last_errors.items()}
