@@ -16,8 +16,8 @@ from test_cg_taylor_gate import _step_of
 
 def adaptive(host, model, speedup: float, level: str = "output", warmup: int = 1, tail: int = 1,
              max_order: int = 1):
-    return host.run_node("TaylorSeerApply", model, 4, max_order, warmup, tail, 0.0, 1.0, level, "step", "auto",
-                         forecaster="auto", target_speedup=speedup)[0]
+    return host.run_node("TaylorSeerApply", model, interval=4, max_order=max_order, warmup_steps=warmup,
+                         tail_steps=tail, level=level, clock="step", forecaster="auto", target_speedup=speedup)[0]
 
 
 def witnessed(flux, computed: list[int]):
