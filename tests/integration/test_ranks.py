@@ -25,7 +25,9 @@ def gate(host, model, threshold: float = THRESHOLD):
 
 
 def taylorseer(host, model, level: str):
-    return host.run_node("TaylorSeerApply", model, 3, 1, 2, 1, 0.0, 1.0, level, "sigma", "auto")[0]
+    return host.run_node("TaylorSeerApply", model, target_speedup=0, interval=3, max_order=1, warmup_steps=2,
+                         tail_steps=1, start_percent=0.0, end_percent=1.0, level=level, clock="sigma",
+                         cache_device="auto")[0]
 
 
 def _sample(host, patched, shard: tuple[int, int, float]) -> dict:
