@@ -11,7 +11,7 @@ down a rung)::
 ``attempt`` runs one model call as the plan says and returns what happened as a value; a forecast that fails or
 cannot run raises ``ForecastUnavailable`` (carrying its ``Reason``) and the runtime (``nodes/runtime.py``) redoes
 the call in full. ``OutputLevel`` forecasts the model's output; ``BlockLevel`` the blocks' (residual) or their
-branches' (modules) outputs through the block hooks (``nodes/block_hooks.py``, ``nodes/module_level.py``).
+branches' (modules) outputs through the block hooks (``nodes/adapters/block_hooks.py``, ``nodes/module_level.py``).
 
 The ladder modules -> residual -> output -> off is walked by ``fall`` alone: at apply time (a level the model
 cannot run) and at run time (a level whose adapter failed). The gate needs the blocks: under it, a fall below
@@ -27,10 +27,10 @@ from typing import Protocol
 import torch
 
 from ..taylor_core import Decision, Mode, Reason
-from .block_hooks import ACTIVE_MODEL, ACTIVE_PASS, ResidualPass, settle_forecast
+from .adapters.block_hooks import ACTIVE_MODEL, ACTIVE_PASS, ResidualPass, settle_forecast
+from .adapters.families import StackLayout, family_of, no_adapter_reason, resolve_layout
 from .compat import block_level_blocker
 from .failures import AdapterMismatch, ForecastUnavailable
-from .families import StackLayout, family_of, no_adapter_reason, resolve_layout
 from .logs import LOG_PREFIX, logger
 from .module_level import ModuleLayout, ModulePass, module_layout, unsupported_blocks
 from .run_state import LADDER, CallPlan, RunState

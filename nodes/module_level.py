@@ -3,7 +3,7 @@
 Full steps run every block unchanged (through the block replacement the residual level also uses) and
 record the output of each expensive branch with a forward hook registered for that one block call and
 removed in ``finally``. Forecast steps never call the original block: the block's cheap path from its
-adapter (``nodes/module_adapters.py``) computes the modulation from the current step and adds the gated
+adapter (``nodes/adapters/module_adapters.py``) computes the modulation from the current step and adds the gated
 forecasts to the stream. Object patches are not used for recording: replacing a ``Linear`` by a wrapper
 on the clone would move its weight keys, which LoRA weight patching and low-VRAM loading address by name.
 
@@ -21,10 +21,10 @@ import torch
 
 from ..taylor_core import Decision, Mode, Reason
 from ..taylor_core.stats import format_bytes
-from .block_hooks import ACTIVE_PASS, BlockFn, pass_forecast
+from .adapters.block_hooks import ACTIVE_PASS, BlockFn, pass_forecast
+from .adapters.families import FamilySpec, StackLayout, resolve_layout
+from .adapters.module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
 from .failures import ForecastUnavailable
-from .families import FamilySpec, StackLayout, resolve_layout
-from .module_adapters import CheapPathUnsupported, ModuleAdapter, adapter_for
 from .run_state import CallPlan, RunState
 
 

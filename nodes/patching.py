@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from .block_hooks import install_block_replacements
+from .adapters.block_hooks import install_block_replacements
+from .adapters.families import family_of
 from .compat import missing_entry_points, peer_cache_message, peer_step_cache
 from .config import ForecastConfig
-from .families import family_of
 from .levels import fall
 from .logs import LOG_PREFIX, logger
 from .wrappers import install_wrappers

@@ -9,10 +9,8 @@ nodes, never a traceback.
 from __future__ import annotations
 
 import importlib
-import logging
 
-logger = logging.getLogger("taylor_forecast")
-LOG_PREFIX = "[taylor_forecast]"
+from .logs import LOG_PREFIX, logger
 
 NODE_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "TaylorSeer (TaylorSeer Apply, CG-Taylor Gate)": (("taylorseer_apply", "TaylorSeerApply"),

@@ -8,14 +8,14 @@ of one prompt, HTTP 404 when it has none. Reports as ``nodes.report.run_report``
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from .logs import LOG_PREFIX, logger
+
 ROUTE = "/taylor_forecast/reports"
 KEEP_PROMPTS = 64
-logger = logging.getLogger("taylor_forecast")
 
 _reports: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
 _lock = threading.Lock()  # reports are kept from the execution thread, read from the server's loop
@@ -49,8 +49,8 @@ def install_routes(server: Any) -> bool:
     no route table."""
     routes = getattr(server, "routes", None)
     if routes is None or not hasattr(routes, "get"):
-        logger.info("[taylor_forecast] this ComfyUI's server has no route table: run reports only in the log and "
-                    "over the websocket")
+        logger.info("%s this ComfyUI's server has no route table: run reports only in the log and "
+                    "over the websocket", LOG_PREFIX)
         return False
     if server in _installed:
         return True

@@ -6,14 +6,13 @@ failure to send is logged, never raised, so telemetry can never break sampling.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
+from .logs import logger
 from .report_route import keep_report
 
 EVENT = "taylor_forecast.report"
-logger = logging.getLogger("taylor_forecast")
 
 
 def prompt_server():

@@ -20,14 +20,13 @@ NaN is false). So the pack leaves every per-input check to ComfyUI and completes
 
 from __future__ import annotations
 
-import logging
 import math
 from contextvars import ContextVar
 from typing import Any
 
 from comfy_api.latest import io
 
-logger = logging.getLogger("taylor_forecast")
+from .logs import LOG_PREFIX, logger
 
 _SUBMITTED: ContextVar[dict | None] = ContextVar("taylor_forecast_submitted_prompt", default=None)
 """The API prompt of the ``POST /prompt`` request being validated (the request's own context)."""
@@ -97,8 +96,8 @@ def install_prompt_hook(server: Any) -> bool:
     ``on_prompt`` handlers (cross-input rules are then checked when the node runs)."""
     handlers = getattr(server, "on_prompt_handlers", None)
     if not hasattr(server, "add_on_prompt_handler") or not isinstance(handlers, list):
-        logger.info("[taylor_forecast] this ComfyUI's server takes no on_prompt handler: rules across inputs are "
-                    "checked when a node runs, not at validation")
+        logger.info("%s this ComfyUI's server takes no on_prompt handler: rules across inputs are "
+                    "checked when a node runs, not at validation", LOG_PREFIX)
         return False
     if remember_submitted not in handlers:
         server.add_on_prompt_handler(remember_submitted)

@@ -258,7 +258,7 @@ class TinyModel:
     ``latent``: the empty latent's shape (batch 1); ``stacks``: the block ModuleLists, in call order."""
 
     name: str
-    family: str  # the adapter family (nodes/families.py) ComfyUI's class must resolve to
+    family: str  # the adapter family (nodes/adapters/families.py) ComfyUI's class must resolve to
     cls: str
     params: dict
     override: dict

@@ -10,7 +10,6 @@ holds this result (``save.py``).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from comfy_api.latest import io
 
 from ...taylor_core import format_bytes
+from ..logs import LOG_PREFIX as PACK_PREFIX
+from ..logs import logger
 from ..validation import checked_schema
 from .checkpoint import (
     SAFETENSORS_SUFFIXES,
@@ -43,10 +44,9 @@ from .support import (
     supports_input_scale,
 )
 
-LOG_PREFIX = "[FP8 Loader]"
+LOG_PREFIX = f"{PACK_PREFIX} FP8 Loader:"
 FOLDER = "diffusion_models"
 SCALINGS = ("per_tensor", "per_channel")
-logger = logging.getLogger("taylor_forecast")
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 
 import torch
 
+from ..logs import LOG_PREFIX, logger
+
 FORMAT_CHOICES = {"e4m3fn": "float8_e4m3fn", "e5m2": "float8_e5m2"}
 """Node choice -> format name in ComfyUI's ``QUANT_ALGOS`` and in ``_quantization_metadata``."""
 
-logger = logging.getLogger("taylor_forecast")
 
 
 def _quant_algos() -> dict:
@@ -54,7 +55,7 @@ def per_channel_supported(fmt: str) -> bool:
             with _quiet_comfy():
                 return _probe_linear(fmt, per_channel)
         except Exception as exc:  # any failure inside ComfyUI's layer means "not supported"
-            logger.debug("[FP8 Loader] %s probe (per_channel=%s) failed: %r", fmt, per_channel, exc)
+            logger.debug("%s FP8 Loader: %s probe (per_channel=%s) failed: %r", LOG_PREFIX, fmt, per_channel, exc)
             return False
 
     if not passes(per_channel=False):

@@ -105,7 +105,7 @@ def _module_source(module: str) -> str | None:
 def test_every_table_row_names_a_class_this_comfyui_has_as_the_row_says(host):
     """Rows whose module this ComfyUI has: the class exists, an adapter or "its blocks go through patches_replace"
     family's module uses ``patches_replace``, a "no patches_replace block hook" family's module does not."""
-    families = host.pack_module("nodes.families")
+    families = host.pack_module("nodes.adapters.families")
     checked = 0
     for tables in (families.FAMILIES, families.OUTPUT_ONLY):
         for (module, cls), entry in tables.items():
@@ -138,7 +138,7 @@ def ernie(host):
 
 def test_a_family_newer_than_0_3_75_runs_at_the_output_level(host, ernie, caplog):
     case, model = ernie
-    families = host.pack_module("nodes.families")
+    families = host.pack_module("nodes.adapters.families")
     assert families.family_of(model.model.diffusion_model) is None
     positive, negative = case.cond(1), case.cond(2)
 

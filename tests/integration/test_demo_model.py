@@ -30,7 +30,7 @@ def test_the_demo_model_is_a_stock_detected_wan(host, bench):
     import comfy.model_base
 
     assert type(bench.model.model) is comfy.model_base.WAN21
-    assert host.pack_module("nodes.families").family_of(bench.model.model.diffusion_model).name == "wan"
+    assert host.pack_module("nodes.adapters.families").family_of(bench.model.model.diffusion_model).name == "wan"
 
 
 @pytest.mark.parametrize("level", ["residual", "output"])

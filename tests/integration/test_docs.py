@@ -51,16 +51,16 @@ def api_graph(name: str) -> dict:
 
 
 def test_gate_defaults_table_is_generated_from_the_adapter_table(host):
-    assert host.pack_module("nodes.families").gate_defaults_markdown() in readme()
+    assert host.pack_module("nodes.adapters.families").gate_defaults_markdown() in readme()
 
 
 def test_support_matrix_is_the_generated_one(host):
-    generated = [list(row) for row in host.pack_module("nodes.families").support_matrix_rows()]
+    generated = [list(row) for row in host.pack_module("nodes.adapters.families").support_matrix_rows()]
     assert [cells[:5] for cells in matrix_table()] == generated
 
 
 def test_every_row_names_real_tests_and_every_adapter_family_has_a_tiny_model(host):
-    families = host.pack_module("nodes.families")
+    families = host.pack_module("nodes.adapters.families")
     tested = {model.family for model in host.TINY_MODELS.values()}
     existing = {path.name for path in (REPO / "tests").rglob("test_*.py")}
     for cells in matrix_table():

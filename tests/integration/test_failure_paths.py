@@ -51,7 +51,7 @@ def test_residual_level_failure_falls_back_to_the_output_level(host, flux, conds
     the run is the output level's, exactly."""
     reference = host.ksample(apply(host, flux, level="output", max_order=1), *conds, host.empty_latent(),
                              steps=STEPS, cfg=2.0)
-    monkeypatch.setattr(host.pack_module("nodes.block_hooks"), "stream_copies", failing_once(error))
+    monkeypatch.setattr(host.pack_module("nodes.adapters.block_hooks"), "stream_copies", failing_once(error))
     with caplog.at_level(logging.INFO):
         out = host.ksample(apply(host, flux, level="residual", max_order=1), *conds, host.empty_latent(),
                            steps=STEPS, cfg=2.0)
@@ -81,7 +81,7 @@ def test_modules_level_failure_falls_back_to_the_residual_level(host, flux, cond
     """Every module adapter's cheap path fails: the first forecast step (3) is computed in full, and from then on
     the run is the residual level's: the first block every step, the other blocks on the plan's full steps and
     step 3."""
-    table = host.pack_module("nodes.module_adapters").BLOCK_ADAPTERS
+    table = host.pack_module("nodes.adapters.module_adapters").BLOCK_ADAPTERS
     for key, adapter in list(table.items()):
         monkeypatch.setitem(table, key, dataclasses.replace(adapter, apply=_broken_apply(error, adapter)))
     full = full_steps(STEPS, 4, 3, 1)

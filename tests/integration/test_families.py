@@ -30,7 +30,7 @@ def tiny(host, request):
 
 def effective_level(host, case, level: str) -> str:
     """The level a run must report: a family without a block adapter runs at the output level."""
-    has_adapter = case.family in {f.name for f in host.pack_module("nodes.families").FAMILIES.values()}
+    has_adapter = case.family in {f.name for f in host.pack_module("nodes.adapters.families").FAMILIES.values()}
     return level if has_adapter else "output"
 
 
@@ -40,7 +40,7 @@ def sample(host, case, model, positive, negative, **kwargs):
 
 def test_comfyui_detection_gives_the_class_the_adapter_table_names(host, tiny):
     case, model, _positive, _negative = tiny
-    families = host.pack_module("nodes.families")
+    families = host.pack_module("nodes.adapters.families")
     diffusion_model = model.model.diffusion_model
     family = families.family_of(diffusion_model)
     if effective_level(host, case, "residual") == "residual":

@@ -94,7 +94,7 @@ def test_forecasters_forecast_at_every_level(host, flux, conds, level, forecaste
     steps, expected_full = 10, len(full_steps(10, 3, 2, 1))
     assert expected_full < steps
     dm = flux.model.diffusion_model
-    double = host.pack_module("nodes.module_adapters").FLUX_DOUBLE
+    double = host.pack_module("nodes.adapters.module_adapters").FLUX_DOUBLE
     modules = {name: [block.get_submodule(name) for block in dm.double_blocks] for name in double.expensive}
     with host.count_block_calls(dm, FLUX_STACKS) as calls, host.count_calls(modules) as branch_calls, \
             caplog.at_level(logging.INFO):

@@ -20,7 +20,7 @@ from comfy_harness import REPO
 
 MODEL_FILE = "taylor_test_wan.safetensors"
 PROBE_LINES = ("Found quantization metadata", "QuantizedTensor")  # what ComfyUI logs loading a quantized layer
-QUANTIZED = "[FP8 Loader] taylor_test_wan.safetensors: weight memory"  # one line per quantization
+QUANTIZED = "[TaylorSeer] FP8 Loader: taylor_test_wan.safetensors: weight memory"  # one line per quantization
 
 
 @pytest.fixture(scope="module")

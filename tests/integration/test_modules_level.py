@@ -56,7 +56,7 @@ def test_interval_one_is_bit_identical_with_cfg(host, flux, conds, wan, wan_cond
 def test_flux_forecast_steps_skip_the_branches_and_run_the_modulation(host, flux, uncond_tokens):
     """cfg > 1: conds of equal text length run batched (one call per step), 6 vs 40 tokens run separately (two
     calls per step, each cond with its own caches)."""
-    adapters = host.pack_module("nodes.module_adapters")
+    adapters = host.pack_module("nodes.adapters.module_adapters")
     dm = flux.model.diffusion_model
     double, single = adapters.FLUX_DOUBLE, adapters.FLUX_SINGLE
     calls_per_step = 1 if uncond_tokens == 6 else 2
@@ -77,7 +77,7 @@ def test_flux_forecast_steps_skip_the_branches_and_run_the_modulation(host, flux
 
 
 def test_wan_forecast_steps_skip_attention_cross_attention_and_ffn(host, wan, wan_conds):
-    wan_adapter = host.pack_module("nodes.module_adapters").WAN
+    wan_adapter = host.pack_module("nodes.adapters.module_adapters").WAN
     blocks = wan.model.diffusion_model.blocks
     expected_full = len(full_steps(STEPS, 3, 2, 1))
     with count_calls(host, blocks, wan_adapter.expensive + ("norm1", "norm2")) as calls:
@@ -140,7 +140,7 @@ def test_order_zero_forecast_is_the_block_with_its_branches_replaced(host, flux,
     gates and residual adds): exact, float32 throughout."""
     model, positive, negative, latent = case(host, name, flux, conds, wan, wan_conds)
     block = getattr(model.model.diffusion_model, stack)[index]
-    branches = host.pack_module("nodes.module_adapters").adapter_for(block).branches
+    branches = host.pack_module("nodes.adapters.module_adapters").adapter_for(block).branches
     spied, calls, handles = spy_on_block(modules(host, model, max_order=0), block_type, index, block, branches)
     try:
         host.ksample(spied, positive, negative, latent, steps=10, cfg=3.5)
@@ -167,7 +167,7 @@ def test_other_models_with_these_blocks(host, name):
     reference = host.ksample(model, positive, negative, latent, steps=4, cfg=3.5)
     assert torch.equal(host.ksample(modules(host, model, interval=1), positive, negative, latent, steps=4, cfg=3.5),
                        reference)
-    adapter_for = host.pack_module("nodes.module_adapters").adapter_for
+    adapter_for = host.pack_module("nodes.adapters.module_adapters").adapter_for
     for stack in tiny.stacks:
         blocks = getattr(model.model.diffusion_model, stack)
         if not len(blocks):
@@ -274,9 +274,9 @@ def test_blocks_without_a_module_adapter_fall_back_to_residual(host, wan_conds, 
 
 def test_module_families_are_the_families_whose_blocks_all_have_adapters(host):
     """``MODULE_FAMILIES`` (the README matrix's ``modules`` entries) against every tiny model's real blocks."""
-    families = host.pack_module("nodes.families")
+    families = host.pack_module("nodes.adapters.families")
     module_level = host.pack_module("nodes.module_level")
-    module_families = host.pack_module("nodes.module_adapters").MODULE_FAMILIES
+    module_families = host.pack_module("nodes.adapters.module_adapters").MODULE_FAMILIES
     seen = set()
     for tiny in host.TINY_MODELS.values():
         diffusion_model = tiny.build()
@@ -293,4 +293,4 @@ def test_modules_level_page_lists_the_module_adapters(host):
     from test_docs import DOCS
 
     page = (DOCS / "modules-level.md").read_text()
-    assert host.pack_module("nodes.module_adapters").module_adapters_markdown() in page
+    assert host.pack_module("nodes.adapters.module_adapters").module_adapters_markdown() in page

@@ -52,7 +52,7 @@ def test_api_graph_of_the_v1_inputs_validates_and_runs(server, pinned):
     log = log_path.read_text(errors="replace")[start:]
     assert len(re.findall(r"\[TaylorSeer\] steps 6, evaluations 6, ", log)) == 2  # TaylorSeer Apply, the gate
     assert "[TaylorSeer] gate errors:" in log  # the gate decided (threshold auto for wan)
-    assert f"[FP8 Loader] {MODEL_FILE}: weight memory" in log
+    assert f"[TaylorSeer] FP8 Loader: {MODEL_FILE}: weight memory" in log
 
 
 OUTPUT_OF = {"10": "12", "20": "22", "30": "32"}  # each node of ours -> the output node its branch ends in

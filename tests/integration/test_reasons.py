@@ -153,7 +153,7 @@ def test_adapter_mismatch_when_a_block_is_never_reached(host, flux, conds):
 
 
 def test_adapter_mismatch_when_the_adapter_fails(host, flux, conds, monkeypatch):
-    monkeypatch.setattr(host.pack_module("nodes.block_hooks"), "stream_copies", failing_once(AttributeError))
+    monkeypatch.setattr(host.pack_module("nodes.adapters.block_hooks"), "stream_copies", failing_once(AttributeError))
     assert steps_with(records(host, apply(host, flux, interval=4), *conds), "adapter-mismatch") == [0]
 
 
@@ -168,7 +168,7 @@ def test_no_probe_when_the_probe_block_is_never_reached(host, flux, conds):
 def test_no_cheap_path(host, flux, conds, monkeypatch):
     """Every module adapter's cheap path refuses the call (``CheapPathUnsupported``): each forecast step is
     computed at the modules level."""
-    adapters = host.pack_module("nodes.module_adapters")
+    adapters = host.pack_module("nodes.adapters.module_adapters")
 
     def refuse(block, args, forecasts):
         raise adapters.CheapPathUnsupported("refused by the test")

@@ -70,7 +70,7 @@ def loads() -> dict[str, dict]:
 
 
 def ours(result: dict) -> list[str]:
-    return [line for line in result["log"] if "[taylor_forecast]" in line]
+    return [line for line in result["log"] if "[TaylorSeer]" in line]
 
 
 @pytest.mark.parametrize(("poisoned", "group", "registered"), [
@@ -81,7 +81,7 @@ def test_a_node_group_that_cannot_load_is_logged_and_the_others_register(loads, 
     result = loads[poisoned]
     assert (result["loaded"], result["nodes"]) == (True, registered), result
     (line,) = ours(result)
-    assert f"ERROR [taylor_forecast] the {group} nodes are not registered: ModuleNotFoundError: " in line
+    assert f"ERROR [TaylorSeer] the {group} nodes are not registered: ModuleNotFoundError: " in line
     assert poisoned.split("<pack>")[-1] + " halted" in line  # the reason names the module that failed
     assert not any("Traceback" in x for x in result["log"])
 

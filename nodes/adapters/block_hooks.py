@@ -24,12 +24,12 @@ from collections.abc import Callable
 
 import torch
 
-from ..taylor_core import Decision, Mode, Reason, relative_l1
-from .failures import AdapterMismatch, ForecastUnavailable, adapter_error, tracking
+from ...taylor_core import Decision, Mode, Reason, relative_l1
+from ..failures import AdapterMismatch, ForecastUnavailable, adapter_error, tracking
+from ..feature_cache import PROBE
+from ..logs import LOG_PREFIX, logger
+from ..run_state import CallPlan, RunState
 from .families import FamilySpec, StackLayout, StackSpec, block_counts
-from .feature_cache import PROBE
-from .logs import LOG_PREFIX, logger
-from .run_state import CallPlan, RunState
 
 BlockFn = Callable[[dict], dict]
 

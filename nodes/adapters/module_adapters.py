@@ -136,7 +136,7 @@ BLOCK_ADAPTERS: dict[tuple[str, str], ModuleAdapter] = {
 }
 
 
-# The families (``nodes/families.py`` names) whose stock blocks are all of the classes above: the README support
+# The families (``families`` names) whose stock blocks are all of the classes above: the README support
 # matrix lists ``modules`` for them (a test checks this against each family's tiny model).
 MODULE_FAMILIES = ("flux", "chroma", "wan", "hunyuan_video")
 
