@@ -1,7 +1,9 @@
 """CPU benchmark, in one process: TaylorSeer Apply (every forecaster, on intervals and speed-up budgets), the
-published FoCa / HiCache / Spectrum forecasters (``demo/ref_*.py``, run on the same plans by ``demo/ref_runner.py``),
-the CG-Taylor Gate and ComfyUI's own EasyCache / LazyCache on the trained demo models (tiny Wan 2.1 and tiny
-Flux.1-dev, digits), each against the uncached run.
+published FoCa / HiCache / Spectrum forecasters (``demo/ref_*.py``) and cache-dit's own calibrators
+(``demo/ref_cachedit.py``, when installed), run on the same plans by ``demo/ref_runner.py``, the CG-Taylor Gate,
+ComfyUI's own EasyCache / LazyCache and the equal-call baseline (the uncached model with ``round(steps / x)`` steps
+at every budget ``x``) on the trained demo models (tiny Wan 2.1 and tiny Flux.1-dev, digits), each against the
+uncached run of ``steps`` steps.
 
 ``python demo/benchmark.py [--archs wan,flux] [--samplers euler,dpmpp_2m] [--seeds 8] [--timed 3] [--pack ...]
 [--plans ...] [--out docs]`` (host Python)
@@ -37,15 +39,18 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.append(str(HERE.parent))  # taylor_core (pure PyTorch); last, so ComfyUI's own `nodes` module comes first
+import benchmark_evidence  # noqa: E402
 import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
 import fidelity  # noqa: E402
+import ref_cachedit  # noqa: E402
 from demo_model import load_demo_model  # noqa: E402
 
 SETTINGS = {"euler": 30, "dpmpp_2m": 20}  # sampler -> steps
 PACK_GRID = ("output/newton:0,output/newton:1,output/newton:2,output/hermite:2,output/foca:1,output/spectral:1,"
              "output/auto:1,residual/newton:1,residual/foca:1")
 PLANS = "2,3,4,5,6,7,8,x2,x2.5,x3,x3.75,x4.3,x5,x6"
+CACHEDIT = tuple(ref_cachedit.CALIBRATORS)  # cache-dit's calibrators, as references
 SPECTRUM_OWN = ((2.0, 0.25), (2.0, 0.75), (2.0, 1.5))  # Spectrum's own growing windows: (window, flex)
 WARMUP, TAIL = 3, 1
 COLUMNS = ["arch", "sampler", "steps", "method", "level", "forecaster", "interval", "target_speedup", "warmup",
@@ -60,13 +65,13 @@ class Config:
     """One method setting; ``make(model)`` returns the patched model (None = no cache). A plan is an ``interval``
     or a ``target_speedup`` budget (the pack's ``SpeedupSchedule``; a reference runs on the very same plan)."""
 
-    method: str  # none | taylorseer | cg_taylor | reference | easycache | lazycache
+    method: str  # none | taylorseer | cg_taylor | reference | easycache | lazycache | equal_calls
     level: str = ""
     interval: int | None = None
     max_order: int | None = None
     threshold: float | None = None
     max_consecutive: int = 0  # the gate's cap on consecutive forecasts (0: none)
-    forecaster: str = ""  # taylorseer: the pack's predictor; reference: foca | hicache | spectrum
+    forecaster: str = ""  # taylorseer: the pack's predictor; reference: a ref_runner.REFERENCES name
     target_speedup: float = 0.0
     spectrum_windows: tuple[float, float] | None = None  # reference spectrum on its own schedule: (window, flex)
     warmup: int = WARMUP
@@ -84,6 +89,8 @@ class Config:
             return f"TaylorSeer {self.level} {self.forecaster or 'newton'} {self.plan_label} O={self.max_order}"
         if self.method == "reference":
             return f"reference {self.forecaster} {self.plan_label}"
+        if self.method == "equal_calls":
+            return f"equal calls x{self.target_speedup:g}"
         cap = f" cap={self.max_consecutive}" if self.max_consecutive else ""
         budget = f" {self.plan_label}" if self.target_speedup else ""
         return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}{cap}{budget}"
@@ -99,8 +106,15 @@ class Config:
         schedule = make_schedule(self.interval or 1, self.target_speedup, self.warmup, TAIL, 0.0, 1.0)
         return list(schedule.plan(num_steps, [True] * num_steps).full)
 
+    def sampling_steps(self, num_steps: int) -> int:
+        """The steps this configuration samples with: the equal-call baseline's ``round(num_steps / x)`` (the
+        full steps of the budget ``x``, ``taylor_core.speedup_full_steps``), else ``num_steps``."""
+        from taylor_core import speedup_full_steps
+
+        return speedup_full_steps(num_steps, self.target_speedup) if self.method == "equal_calls" else num_steps
+
     def make(self, model):
-        if self.method == "none":
+        if self.method in ("none", "equal_calls"):
             return model
         if self.method == "taylorseer":
             return fidelity.taylorseer(model, self.interval or 1, self.max_order, self.level, self.warmup, TAIL,
@@ -141,7 +155,8 @@ def grid(pack: list[tuple[str, str, int]], plan_list: list[tuple[int | None, flo
     """The reference run first, then the pack's (level, forecaster, order) settings on every plan (the
     ``warmup_pack`` ones also with each of ``warmups`` on the budget plans), the published forecasters on the
     same plans (and Spectrum on its own schedule), the gate's thresholds and its (threshold, budget) pairs, the
-    peers' thresholds; ``warmup``: the warm-up of all but the ``warmups`` variants."""
+    peers' thresholds, the equal-call baseline at every budget of ``plan_list``; ``warmup``: the warm-up of all
+    but the ``warmups`` variants."""
     configs = [Config("none")]
     configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x, warmup=warmup)
                 for level, name, order in pack for n, x in plan_list]
@@ -156,6 +171,7 @@ def grid(pack: list[tuple[str, str, int]], plan_list: list[tuple[int | None, flo
     configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x, warmup=warmup)
                 for t, x in gate_budgets]
     configs += [Config(m, threshold=t, warmup=warmup) for m in ("easycache", "lazycache") for t in peers]
+    configs += [Config("equal_calls", target_speedup=x, warmup=warmup) for n, x in plan_list if x]
     return configs
 
 
@@ -332,13 +348,13 @@ def measure(h: Harness, config: Config, sampler: str, steps: int, seeds: int, ti
             references: dict) -> dict:
     """One CSV row: every case once for fidelity; the first ``timed`` cases timed against a fresh reference run
     made right before (so both see the same machine load)."""
-    patched = config.make(h.model)
+    patched, config_steps = config.make(h.model), config.sampling_steps(steps)
     rss_before = max_rss_kib()
     rows, ref_s, cfg_s, full_calls, skipped_calls = [], [], [], [], []
     for index, case in enumerate(fidelity.cases(seeds)):
         if index < timed:
             ref_s.append(h.sample(h.model, case, steps, sampler)[1])
-        out, seconds, probe = h.sample(patched, case, steps, sampler)
+        out, seconds, probe = h.sample(patched, case, config_steps, sampler)
         if index < timed:
             cfg_s.append(seconds)
         full_calls += probe.full_call_s
@@ -403,8 +419,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pack", default=PACK_GRID, help="the pack's settings: level/forecaster:order items")
     parser.add_argument("--plans", default=PLANS, help="intervals (6) and speed-up budgets (x3.75) every pack "
                         "setting and every reference runs on")
-    parser.add_argument("--references", default="foca,hicache,spectrum",
-                        help="published forecasters (demo/ref_*.py), at the output level")
+    parser.add_argument("--references", default="foca,hicache,spectrum," + ",".join(CACHEDIT),
+                        help="published forecasters (demo/ref_*.py; cache-dit's calibrators, demo/ref_cachedit.py, "
+                        "skipped when cache-dit is not installed), at the output level")
     parser.add_argument("--gate", default="0.02,0.05,0.1,0.2,0.4", help="CG-Taylor thresholds")
     parser.add_argument("--gate-budgets", default="2,2.5,3,3.75,4.3,5,6",
                         help="CG-Taylor target_speedup budgets, at each --gate-budget-thresholds")
@@ -437,9 +454,21 @@ def notes(args: argparse.Namespace) -> tuple[str, ...]:
             f"{SPECTRUM_OWN}): {args.references or 'none'}. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
             f"first_block_order 2, no cap); with budgets {args.gate_budgets or 'none'} at thresholds "
             f"{args.gate_budget_thresholds}. Warm-up variants: {args.warmup_pack or 'none'} with warmup "
-            f"{args.warmups or 'none'} on the budget plans. "
+            f"{args.warmups or 'none'} on the budget plans. Equal-call baseline (`equal calls xB`): the uncached model "
+            f"sampled with round(steps / B) steps, same sampler, scheduler and seeds, at every budget B of the plans. "
             f"EasyCache / LazyCache reuse_threshold {args.peers or 'none'} (start 0.15, end 0.95: the nodes' "
             "defaults).", *("\n" + note for note in args.note))
+
+
+def usable_references(names: list[str]) -> list[str]:
+    """``names`` without cache-dit's calibrators when cache-dit does not import (one message saying so)."""
+    wanted = [n for n in names if n in CACHEDIT]
+    why = ref_cachedit.available() if wanted else ""
+    if why:
+        print(f"benchmark: cache-dit is not importable ({why}); skipping the references {', '.join(wanted)} "
+              "(install: demo/requirements-bench.txt, docs/benchmarks.md)", file=sys.stderr)
+        return [n for n in names if n not in CACHEDIT]
+    return names
 
 
 def sweep(args: argparse.Namespace) -> list[dict]:
@@ -447,7 +476,7 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     import comfy.utils
     from tqdm import tqdm
 
-    references = [r for r in args.references.split(",") if r]
+    references = usable_references([r for r in args.references.split(",") if r])
     gate_budgets = [(t, x) for t in floats(args.gate_budget_thresholds) for x in floats(args.gate_budgets)]
     configs = grid(pack_settings(args.pack), plans(args.plans), references, floats(args.gate), gate_budgets,
                    floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups), args.warmup)
@@ -475,60 +504,6 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def evidence_seconds(shape: tuple[int, ...], repeats: int = 200) -> float:
-    """Median seconds of the evidence the adaptive controller adds per full step and feature: every candidate of
-    ``taylor_core.adaptive.CANDIDATES`` (order 1, three anchors held) forecasting a value of ``shape``, scored."""
-    from taylor_core.adaptive import CANDIDATES
-    from taylor_core.evidence import forecast_errors
-    from taylor_core.predictors import make_predictor
-
-    gen = torch.Generator().manual_seed(0)
-    values = [torch.randn(shape, generator=gen) for _ in range(4)]
-    candidates = {name: make_predictor(name, 1) for name in CANDIDATES}
-    for t, value in enumerate(values[:3]):
-        for candidate in candidates.values():
-            candidate.update(float(t), value)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        forecast_errors(candidates, 3.0, values[3])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def full_call(arch: str) -> tuple[tuple[int, ...], float]:
-    """(the input shape of one model call, the median seconds of a full call) of an uncached euler run."""
-    import comfy.patcher_extension as ext
-
-    h, captured = Harness(arch), {}
-
-    def shape_of(executor, x, *args, **kwargs):
-        captured["shape"] = tuple(x.shape)
-        return executor(x, *args, **kwargs)
-
-    try:
-        model = h.model.clone()
-        model.add_wrapper_with_key(ext.WrappersMP.APPLY_MODEL, "benchmark_shape", shape_of)
-        probe = h.sample(model, fidelity.cases(1)[0], SETTINGS["euler"], "euler")[2]
-    finally:
-        h.close()
-    return captured["shape"], statistics.median(probe.full_call_s)
-
-
-def evidence_cost(archs: list[str]) -> list[str]:
-    """Markdown rows: per demo model, a full model call's median time, the evidence's per full step at the output
-    level (``evidence_seconds``) and their ratio; then the evidence alone on a FLUX.1-dev 1024x1024 output latent
-    (no such model call to compare with on CPU)."""
-    rows = []
-    for arch in archs:
-        shape, full_s = full_call(arch)
-        seconds = evidence_seconds(shape)
-        rows.append(f"| {arch} | {shape} | {full_s * 1e3:.2f} | {seconds * 1e3:.3f} | {100 * seconds / full_s:.2f} % |")
-    flux_dev = evidence_seconds((1, 16, 128, 128))
-    rows.append(f"| FLUX.1-dev 1024x1024 output latent | (1, 16, 128, 128) | - | {flux_dev * 1e3:.3f} | - |")
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     given = list(argv if argv is not None else sys.argv[1:])
@@ -543,7 +518,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         print("| model | output shape | full call (ms) | evidence per full step (ms) | share |\n|---|---|---|---|---|")
-        print("\n".join(evidence_cost(args.archs.split(","))))
+        print("\n".join(benchmark_evidence.evidence_cost(Harness, args.archs.split(","),
+                                                          SETTINGS["euler"])))
         return
     if args.from_csv:
         rows, seconds = benchmark_report.read_csv(args.from_csv), args.run_minutes * 60

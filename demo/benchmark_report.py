@@ -36,6 +36,16 @@ def published(r: dict) -> bool:
     return r["method"] == "reference" and not is_budget(r)
 
 
+def cachedit(name: str):
+    """A row filter: cache-dit's calibrator ``name`` (``demo/ref_cachedit.py``) on the budget plans."""
+    return lambda r: r["method"] == "reference" and r["forecaster"] == f"cachedit_{name}" and is_budget(r)
+
+
+def equal_calls(r: dict) -> bool:
+    """The equal-call baseline: the uncached model with ``round(steps / x)`` steps."""
+    return r["method"] == "equal_calls"
+
+
 def on_budget_plans(r: dict) -> bool:
     """A reference on the pack's budget plans (isolates the predictor from the schedule)."""
     return (r["method"] == "reference" or pack("output", "newton")(r)) and is_budget(r)
@@ -52,6 +62,10 @@ CURVES = {  # curve name -> row filter (within one setting)
     "reference FoCa (intervals)": lambda r: published(r) and r["forecaster"] == "foca" and r["method"] == "reference",
     "reference HiCache (intervals)": lambda r: published(r) and r["forecaster"] == "hicache",
     "reference Spectrum (intervals, own)": lambda r: published(r) and r["forecaster"] == "spectrum",
+    "cache-dit TaylorSeer (budget plans)": cachedit("taylorseer"),
+    "cache-dit FoCa (budget plans)": cachedit("foca"),
+    "cache-dit DMD (budget plans)": cachedit("dmd"),
+    "equal-call baseline (round(steps / x) steps)": equal_calls,
     "CG-Taylor": lambda r: r["method"] == "cg_taylor" and not is_budget(r),
     "CG-Taylor budget": lambda r: r["method"] == "cg_taylor" and is_budget(r),
     "EasyCache": lambda r: r["method"] == "easycache",
@@ -63,13 +77,16 @@ X_AXES = {"speedup_median": "wall-time speed-up", "compute_ratio": "compute rati
 
 TEXT_COLUMNS = ("arch", "sampler", "method", "level", "forecaster", "label")
 GPU_BEGIN, GPU_END = "<!-- GPU section: written by demo/gpu_benchmark.py -->", "<!-- end of GPU section -->"
+KEPT_BEGIN = "<!-- kept section: a separate run's, kept by demo/benchmark.py -->"
+KEPT_END = "<!-- end of kept section -->"
 
 
-def gpu_section(path: Path) -> str:
-    """The GPU section of an existing ``benchmarks.md``, markers included ('' when none)."""
+def gpu_section(path: Path, begin: str = GPU_BEGIN, end: str = GPU_END) -> str:
+    """The GPU section (or the one between ``begin`` and ``end``) of an existing ``benchmarks.md``, markers
+    included ('' when none)."""
     text = path.read_text() if path.is_file() else ""
-    start, end = text.find(GPU_BEGIN), text.find(GPU_END)
-    return text[start:end + len(GPU_END)] if 0 <= start < end else ""
+    start, stop = text.find(begin), text.find(end)
+    return text[start:stop + len(end)] if 0 <= start < stop else ""
 
 
 def splice_gpu_section(path: Path, section: str) -> None:
@@ -181,7 +198,7 @@ def column_of(r: dict) -> str | None:
         return f"{r['level']} {r['forecaster'] or 'newton'} O{int(r['max_order'])}{warmup}"
     if r["method"] == "reference" and (r["interval"] is not None or is_budget(r)):
         return f"ref {r['forecaster']}{warmup}"
-    return None
+    return "equal calls" if equal_calls(r) else None
 
 
 def plan_matrix(group: list[dict]) -> list[str]:
@@ -225,8 +242,9 @@ def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> 
                              key=lambda p: p["psnr_db"], default=None)
         same_plan = max((p for p in group if on_budget_plans(p) and p["target_speedup"] == x
                          and p["warmup"] == r["warmup"] and p is not r), key=lambda p: p["psnr_db"], default=None)
-        rivals = [p["psnr_db"] for p in (published_best, same_plan) if p is not None]
-        out.append({"budget": x, "row": r, "published": published_best, "same_plan": same_plan,
+        equal = next((p for p in group if equal_calls(p) and p["target_speedup"] == x), None)
+        rivals = [p["psnr_db"] for p in (published_best, same_plan, equal) if p is not None]
+        out.append({"budget": x, "row": r, "published": published_best, "same_plan": same_plan, "equal": equal,
                     "margin": r["psnr_db"] - max(rivals) if rivals else None,
                     "taylor": taylor_psnr if x == 5.0 else None})
     return out
@@ -235,11 +253,11 @@ def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> 
 def target_lines(rows: list[dict], default: tuple = PACK_DEFAULT) -> list[str]:
     """The issue's targets, one line per (setting, budget)."""
     lines = ["| model | sampler | budget | default: ratio, PSNR dB | best published reference computing no more | "
-             "best reference on the same plan | margin dB (>= 2?) | today's best Taylor at 3.75x |",
-             "|---|---|---|---|---|---|---|---|"]
+             "best reference on the same plan | equal-call baseline | margin dB (>= 2?) | today's best Taylor at "
+             "3.75x |", "|---|---|---|---|---|---|---|---|---|"]
     for setting in settings(rows):
         for t in targets(rows, setting, default):
-            r, pub, same = t["row"], t["published"], t["same_plan"]
+            r, pub, same, equal = t["row"], t["published"], t["same_plan"], t["equal"]
 
             def show(p):
                 return "n/a" if p is None else f"{p['label']}: {fmt(p['psnr_db'])} ({fmt(p['compute_ratio'])}x)"
@@ -248,7 +266,7 @@ def target_lines(rows: list[dict], default: tuple = PACK_DEFAULT) -> list[str]:
             taylor = "" if t["taylor"] is None else (
                 f"{fmt(t['taylor'])} ({'met' if r['psnr_db'] >= t['taylor'] else 'missed'} at 5x)")
             lines.append(f"| {setting[0]} | {setting[1]} | x{t['budget']:g} | {fmt(r['compute_ratio'])}x, "
-                         f"{fmt(r['psnr_db'])} | {show(pub)} | {show(same)} | {margin} | {taylor} |")
+                         f"{fmt(r['psnr_db'])} | {show(pub)} | {show(same)} | {show(equal)} | {margin} | {taylor} |")
     return lines
 
 
@@ -329,6 +347,10 @@ MEASURED = """How it is measured (`demo/benchmark.py`):
   `ref_hicache.py`, `ref_spectrum.py`, citing the paper and formula), run inside the same KSampler runs by
   `demo/ref_runner.py` (an APPLY_MODEL wrapper forecasting the model output, per conditioning batch, on the integer
   step clock) on the very plans the pack runs (the same full steps), and Spectrum also on its own growing windows.
+  cache-dit's own `TaylorSeerCalibrator`, `FoCaCalibrator` and `DMDCalibrator` (PyPI `cache-dit`, unmodified;
+  `demo/ref_cachedit.py`) run the same way, fed as cache-dit's cache context feeds them, when installed.
+- Equal-call baseline: the uncached model sampled with round(steps / x) steps (same sampler, scheduler and seed),
+  at every budget x, scored against the full uncached run like every configuration.
 - Full computes: real calls of the model's last block (forward hook), for every method; compute ratio = sampler
   evaluations / full computes. PSNR (dB, peak 1) of the decoded 128x128 images against the uncached run of the
   same seed: of the mean squared error over seeds (finite unless every seed is exact; the worst seed's in
@@ -376,8 +398,9 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
                  "forecasters, `demo/ref_*.py`) on every plan (N = interval, x = target_speedup budget; the same "
                  "plan computes the same steps for every column); the row's best in bold. Every other column is "
                  "in the CSV.", ""]
-        text += [f"Warm-up {WARMUP} (TaylorSeer's), every plan:", ""] + plan_matrix(
-            [r for r in group if r.get("warmup") in (None, WARMUP)])
+        base = [r for r in group if r.get("warmup") in (None, WARMUP) and column_of(r) is not None]
+        if base:
+            text += [f"Warm-up {WARMUP} (TaylorSeer's), every plan:", ""] + plan_matrix(base)
         other = [r for r in group if r.get("warmup") not in (None, WARMUP)]
         if other:
             text += ["", "Other warm-ups (`wN`: warmup_steps N), budget plans:", ""] + plan_matrix(other)
@@ -396,13 +419,14 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
              f"{', '.join(f'x{b:g}' for b in TARGET_BUDGETS)} against the references: published = today's Taylor "
              "orders 0-2 (newton at output, fixed intervals), FoCa and HiCache on fixed intervals, Spectrum on "
              "fixed intervals or its own windows, the best of those that compute no more than the default; same "
-             "plan = the references (and newton orders 0-2) on the default's very plan. Margin: the default's PSNR "
-             "minus the better of the two.", ""]
+             "plan = the references (and newton orders 0-2) on the default's very plan; equal-call baseline = the "
+             "uncached model with round(steps / x) steps. Margin: the default's PSNR minus the best of the three.", ""]
     text += target_lines(rows) + [""]
     text += ["## Forecast overhead", "",
              "Median time of a model call whose last block did not run over the median time of one where it ran "
              "(outermost APPLY_MODEL wrapper; LazyCache skips whole evaluations before the model call: n/a).", ""]
-    text += overhead_lines(rows) + ["", gpu_section(out / "benchmarks.md")]  # the GPU section is kept
+    kept = (gpu_section(out / "benchmarks.md", KEPT_BEGIN, KEPT_END), gpu_section(out / "benchmarks.md"))
+    text += overhead_lines(rows) + [line for section in kept if section for line in ("", section)]
     (out / "benchmarks.md").write_text("\n".join(text).rstrip("\n") + "\n")
     if plot_png:
         plot(rows, out / "pareto.png")

@@ -1,5 +1,6 @@
-"""A published forecaster (``demo/ref_foca.py``, ``ref_hicache.py``, ``ref_spectrum.py``) inside a real ComfyUI
-sampling run, for the benchmark: the same model calls, plans and output level the pack forecasts, another predictor.
+"""A published forecaster (``demo/ref_foca.py``, ``ref_hicache.py``, ``ref_spectrum.py``; cache-dit's own
+calibrators through ``ref_cachedit.py``, when installed) inside a real ComfyUI sampling run, for the benchmark: the
+same model calls, plans and output level the pack forecasts, another predictor.
 
 ``reference_cache(model, name, plan_for)`` returns a clone whose APPLY_MODEL wrapper (key ``benchmark_reference``)
 computes the model on the steps ``plan_for(num_steps)`` marks full and forecasts the others: the eps-equivalent
@@ -18,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # taylor_core; last, after ComfyUI's own modules
+from ref_cachedit import CALIBRATORS, CacheDitReference  # noqa: E402
 from ref_foca import FoCaReference  # noqa: E402
 from ref_hicache import HiCacheReference  # noqa: E402
 from ref_spectrum import SpectrumReference, spectrum_full_steps  # noqa: E402
@@ -28,6 +30,7 @@ REFERENCES: dict[str, Callable[[int], object]] = {  # name -> a fresh reference 
     "foca": lambda num_steps: FoCaReference(),
     "hicache": lambda num_steps: HiCacheReference(),
     "spectrum": lambda num_steps: SpectrumReference(num_steps),
+    **{name: (lambda num_steps, name=name: CacheDitReference(name)) for name in CALIBRATORS},
 }
 WRAPPER_KEY = "benchmark_reference"
 

@@ -130,3 +130,34 @@ def test_pack_spectral_equals_the_reference_least_squares_fit():
 def test_spectrum_schedule_grows_its_windows():
     full = ref_spectrum.spectrum_full_steps(30, warmup_steps=3)
     assert [i for i, f in enumerate(full) if f] == [0, 1, 2, 4, 6, 9, 13, 18, 23, 29]
+
+
+# cache-dit's calibrators (demo/ref_cachedit.py; cache-dit lives in the benchmark's own environment) ------------
+
+@pytest.fixture
+def cachedit():
+    import ref_cachedit
+
+    why = ref_cachedit.available()
+    if why:
+        pytest.skip(f"cache-dit is not installed here ({why}): demo/requirements-bench.txt")
+    return ref_cachedit
+
+
+def test_cachedit_taylorseer_is_driven_one_step_at_a_time(cachedit):
+    """Order 1 on values linear in the step is exact at any horizon, uneven gaps included: the calibrator sees
+    one ``mark_step_begin`` per sampling step, as cache-dit's cache context calls it."""
+    gen = torch.Generator().manual_seed(8)
+    a, b = randn(gen), randn(gen)
+    ref = cachedit.CacheDitReference("cachedit_taylorseer")
+    for t in (0.0, 1.0, 2.0, 4.0):
+        ref.update(t, a + t * b)
+    for t in (5.0, 7.0):
+        torch.testing.assert_close(ref.predict(t), a + t * b, rtol=1e-5, atol=1e-5)
+
+
+def test_cachedit_references_are_cachedits_own_classes(cachedit):
+    for name, class_name in cachedit.CALIBRATORS.items():
+        calibrator = cachedit.CacheDitReference(name).calibrator
+        assert type(calibrator).__name__ == class_name
+        assert type(calibrator).__module__.startswith("cache_dit.caching.cache_contexts.calibrators.")
