@@ -20,8 +20,11 @@ forward into a graph it replays on later calls (``malloc_graph_enabled(device)``
 with ``--disable-comfy-compiler``). Only models whose own code opens that graph record into it (MiniMax H3 and
 Qwen-Image 2.1 do; Wan does not). A block level changes those allocations from one step to the next (skipped
 blocks, the pack's own copies), so such a model on such a device does not get the block levels
-(``block_level_blocker``); the output level never runs the model on a forecast step and is unaffected. No ComfyUI
-API switches the compiler off for one model or one run, so the pack does not.
+(``block_level_blocker``); the output level never runs the model on a forecast step and is unaffected. Inside that
+graph the compiler may also capture a block's computation as a CUDA graph and replay it on later calls
+(``prefetch_queue_pop(..., enable_graph=True)``), where no Python of the block runs: one more reason the block
+levels stay off there. No ComfyUI API switches the compiler off for one model or one run (only the command-line
+flags ``--disable-comfy-compiler`` and ``--disable-cuda-graphs``, global), so the pack does not.
 """
 
 from __future__ import annotations

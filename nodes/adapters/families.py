@@ -143,6 +143,9 @@ OUTPUT_ONLY: dict[tuple[str, str], OutputOnly] = {
         "qwen_image21", "Qwen-Image 2.1 (ComfyUI 0.38+)", _UNVERIFIED),
     ("comfy.ldm.kandinsky6.model", "Kandinsky6"): OutputOnly(
         "kandinsky6", "Kandinsky 6 audio-video (ComfyUI 0.38+)", _UNVERIFIED),
+    ("comfy.ldm.prism.model", "Prism"): OutputOnly("prism", "Prism audio-video (ComfyUI 0.38+)", _NO_HOOK),
+    ("comfy.ldm.sensenova.model", "SenseNovaU15"): OutputOnly(
+        "sensenova_u15", "SenseNova-U1.5 (ComfyUI 0.38+)", _NO_HOOK),
 }
 
 

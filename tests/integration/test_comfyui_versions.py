@@ -123,6 +123,26 @@ def test_every_table_row_names_a_class_this_comfyui_has_as_the_row_says(host):
     assert checked >= len(families.FAMILIES) + 5
 
 
+NEWEST_ONLY = {"qwen_image21", "kandinsky6", "prism", "sensenova_u15"}  # rows of classes new in ComfyUI 0.38
+
+
+def test_rows_of_classes_this_comfyui_lacks_are_absent_and_harmless(host, flux):
+    """A row is matched by module and class name only: where this ComfyUI lacks the module, the pack imports
+    nothing of it, and the models this ComfyUI has keep their own rows and detection answers."""
+    families = host.pack_module("nodes.adapters.families")
+    compat = host.pack_module("nodes.compat")
+    rows = {**families.FAMILIES, **families.OUTPUT_ONLY}
+    absent = {entry.name for (module, _cls), entry in rows.items() if _module_source(module) is None}
+    assert NEWEST_ONLY <= absent
+    assert families.family_of(flux.model.diffusion_model).name == "flux"
+    present = [getattr(importlib.import_module(module), cls) for (module, cls), entry in rows.items()
+               if entry.name not in absent]
+    assert len(present) == len(rows) - len(absent) > 0
+    # neither host has the compiler: no class's own code opens its allocation graph (read from its source)
+    assert [cls.__name__ for cls in present if compat.opens_allocation_graph(cls)] == []
+    assert compat.block_level_blocker(torch.device("cuda", 0), flux.model.diffusion_model) is None
+
+
 @pytest.fixture(scope="module")
 def ernie(host):
     """A tiny ERNIE-Image (ComfyUI 0.33+; a family added after 0.3.75 with no block hook), loaded by ComfyUI's
