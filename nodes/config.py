@@ -11,9 +11,11 @@ from ..taylor_core import (
     ConfidenceGate,
     FixedIntervalSchedule,
     ForcedSteps,
+    FullStepList,
     SpeedupSchedule,
     make_schedule,
 )
+from ..taylor_core.calibration import CALIBRATION_MODES
 
 LEVELS = ("residual", "output", "modules")
 CLOCKS = ("sigma", "step")
@@ -38,7 +40,8 @@ class ForecastConfig:
     ``interval`` unused; with the gate, the gate places the budget's full steps: ``speedup_schedule``).
     ``warmup_steps`` -1 (auto) becomes 3 with an interval, 1 with a budget (``AUTO_WARMUP``).
     ``forecaster`` names the predictor of every cached feature (a key
-    of ``taylor_core.PREDICTORS``).
+    of ``taylor_core.PREDICTORS``). ``calibration`` (needs a ``target_speedup``): ``auto`` uses this run's
+    profile, measuring one first when there is none; ``recalibrate`` measures one anew (``nodes/calibration.py``).
     """
 
     interval: int = 4
@@ -57,6 +60,9 @@ class ForecastConfig:
     error_budget: str = "accumulated"
     forecaster: str = "newton"  # the one default of both nodes' forecaster input
     target_speedup: float = 0.0
+    calibration: str = "off"
+    full_steps: tuple[int, ...] = ()
+    """Non-empty: a calibrated plan (``FullStepList``) replaces the speed-up budget's (``nodes/calibration.py``)."""
     node_id: str | None = field(default=None, compare=False)
     """The id of the graph node that made this config (reports are keyed by it); no effect on forecasting."""
 
@@ -78,8 +84,10 @@ class ForecastConfig:
             return None
         return self._inputs_schedule()
 
-    def _inputs_schedule(self) -> FixedIntervalSchedule | SpeedupSchedule:
-        """The schedule ``interval`` / ``target_speedup`` describe (``make_schedule``)."""
+    def _inputs_schedule(self) -> FixedIntervalSchedule | SpeedupSchedule | FullStepList:
+        """The calibrated plan, else the schedule ``interval`` / ``target_speedup`` describe (``make_schedule``)."""
+        if self.full_steps:
+            return FullStepList(self.full_steps)
         return make_schedule(self.interval, self.target_speedup, self.warmup_steps, self.tail_steps,
                              self.start_percent, self.end_percent)
 
@@ -109,15 +117,19 @@ class ForecastConfig:
                 raise ValueError(f"{name} ({order}) must be between 0 and {MAX_ORDER}")
         if self.gate is not None:
             self.gate.validate()
+        if self.calibration != "off" and not self.target_speedup:
+            raise ValueError(calibration_problem(self.calibration, self.target_speedup))
         for name, value, allowed in (("level", self.level, LEVELS), ("clock", self.clock, CLOCKS),
                                      ("cache_device", self.cache_device, CACHE_DEVICES),
                                      ("factor_dtype", self.factor_dtype, FACTOR_DTYPES),
-                                     ("forecaster", self.forecaster, tuple(PREDICTORS))):
+                                     ("forecaster", self.forecaster, tuple(PREDICTORS)),
+                                     ("calibration", self.calibration, CALIBRATION_MODES)):
             if value not in allowed:
                 raise ValueError(f"{name} '{value}' is not one of {', '.join(allowed)}")
 
     def describe(self) -> str:
-        decider = (f"interval {self.interval}" if self.gate is None and not self.target_speedup else
+        decider = (f"target_speedup {self.target_speedup:g}, calibrated plan" if self.full_steps else
+                   f"interval {self.interval}" if self.gate is None and not self.target_speedup else
                    f"target_speedup {self.target_speedup:g}" if self.gate is None else
                    f"gate threshold {self.gate_threshold:g}, first_block_order {self.first_block_order}, "
                    f"max_consecutive {self.max_consecutive}, error_budget {self.error_budget}"
@@ -125,3 +137,9 @@ class ForecastConfig:
         return (f"{decider}, max_order {self.max_order}, warmup {self.warmup_steps}, "
                 f"tail {self.tail_steps}, window {self.start_percent:g}-{self.end_percent:g}, "
                 f"clock {self.clock}, forecaster {self.forecaster}, cache {self.cache_device}/{self.factor_dtype}")
+
+
+def calibration_problem(calibration: str, target_speedup: float) -> str:
+    """The message for a ``calibration`` other than off without a speed-up budget."""
+    return (f"calibration '{calibration}' needs a target_speedup above 0 (it measures plans of that budget): set "
+            "target_speedup, or calibration off")

@@ -20,7 +20,8 @@ def run_report(run: RunState) -> dict[str, Any]:
     and ``step_ratio`` count sampling steps (what a speed-up budget counts). ``step_map`` has one character per
     step (``F`` full, ``T``/``R`` forecast, ``-`` not run); ``gate_errors`` one entry per step, the gate's
     relative L1 error of the step's first gated evaluation or None; ``threshold`` is the gate's resolved
-    threshold, None for TaylorSeer Apply. ``prompt_id`` is filled by the sender.
+    threshold, None for TaylorSeer Apply; ``calibrated``: the plan came from a calibration profile.
+    ``prompt_id`` is filled by the sender.
     """
     stats, steps = run.stats, run.num_steps
     gate_errors: list[float | None] = [None] * steps
@@ -46,13 +47,15 @@ def run_report(run: RunState) -> dict[str, Any]:
         "step_map": stats.step_map(steps, run.forecast_char),
         "gate_errors": gate_errors,
         "threshold": _finite_or_none(threshold),
+        "calibrated": bool(run.config.full_steps),
         "modules_memory": memory_line(run),  # level modules: its cache beside the residual level's, else None
     }
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:
     """The summary, the per-step map and, for a gated run, every gate error with its verdict (from ``run_report``)."""
-    lines = [f"{report['summary']}, level {report['level']}", f"map: {report['step_map']}"]
+    calibrated = ", calibrated plan" if report.get("calibrated") else ""
+    lines = [f"{report['summary']}, level {report['level']}{calibrated}", f"map: {report['step_map']}"]
     if report.get("modules_memory"):
         lines.append(report["modules_memory"])
     if report["kind"] == "cg_gate":

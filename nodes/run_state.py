@@ -72,10 +72,12 @@ class RunState:
         speedup = config.speedup_schedule
         self.speedup_plan = speedup.plan(self.num_steps, window) if speedup is not None and self.num_steps else None
         """The gate's speed-up budget: the map its pacer keeps to (None without a budget)."""
+        adaptive = config.forecaster == "auto" and config.target_speedup and config.gate is None
         self.adaptive = (AdaptiveBudget.for_run(self.num_steps, config.target_speedup, config.warmup_steps,
                                                 config.tail_steps, window, config.max_order)
-                         if config.forecaster == "auto" and config.target_speedup and config.gate is None else None)
-        """The adaptive step policy (``forecaster`` auto with a speed-up budget, no gate), else None."""
+                         if adaptive and not config.full_steps else None)
+        """The adaptive step policy (``forecaster`` auto with a speed-up budget, no gate, no calibrated plan),
+        else None."""
         self.controller = (StepController(self.adaptive) if self.adaptive is not None
                            else StepController.planned(self.plan, config.gate, self.speedup_plan))
         self.lock = threading.RLock()  # guards the controller, the evaluation's decision, the cache keys, the stats

@@ -7,6 +7,7 @@ from comfy_api.latest import io
 from .config import LEVELS, ForecastConfig
 from .inputs import (
     DEFAULTS,
+    calibration_input,
     factor_dtype_input,
     forecaster_input,
     order_input,
@@ -17,7 +18,7 @@ from .inputs import (
 )
 from .log_context import node_scope
 from .patching import apply_forecasting
-from .validation import checked_schema, window_result
+from .validation import calibration_result, checked_schema, window_result
 
 
 class TaylorSeerApply(io.ComfyNode):
@@ -60,6 +61,7 @@ class TaylorSeerApply(io.ComfyNode):
                 *storage_inputs(optional=True),
                 factor_dtype_input(),
                 forecaster_input(),
+                calibration_input(),
             ],
             outputs=[io.Model.Output()],
             hidden=[io.Hidden.unique_id],
@@ -68,8 +70,10 @@ class TaylorSeerApply(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, end_percent: float | None = None) -> bool | str:
-        """The one input ComfyUI reports this on (``validation``); None: linked or left out (its default)."""
-        return window_result(cls, end_percent)
+        """The one input ComfyUI reports this on (``validation``); None: linked or left out (its default). The
+        rules across inputs (the window's order, calibration's budget) read the others as submitted."""
+        window = window_result(cls, end_percent)
+        return calibration_result(cls) if window is True else window
 
     @classmethod
     def execute(cls, model, **inputs) -> io.NodeOutput:

@@ -136,3 +136,17 @@ def window_result(node: type[io.ComfyNode], end_percent: float | None) -> bool |
         problem = (f"{schema.display_name}: start_percent ({start}) is after end_percent ({end_percent}): set "
                    "start_percent <= end_percent")
     return True if problem is None else problem
+
+
+def calibration_result(node: type[io.ComfyNode]) -> bool | str:
+    """TaylorSeer Apply's rule across ``calibration`` and ``target_speedup`` (both as submitted): a calibration
+    needs a speed-up budget. True, or the message naming the node and the input."""
+    from .config import calibration_problem
+
+    submitted = submitted_inputs(node.hidden.unique_id)
+    calibration, speedup = submitted.get("calibration", "off"), submitted.get("target_speedup")
+    if calibration in ("off", None) or not isinstance(calibration, str) or not isinstance(speedup, (int, float)):
+        return True
+    if speedup:
+        return True
+    return f"{node.define_schema().display_name}: {calibration_problem(calibration, speedup)}"

@@ -17,6 +17,7 @@ import functools
 
 import torch
 
+from .calibration import run_with_calibration
 from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
 from .failures import ADAPTER_ERRORS
@@ -37,36 +38,55 @@ def _sigma_list(sigmas: torch.Tensor) -> list[float]:
 
 
 def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **kwargs):
-    """args follow ``CFGGuider.outer_sample(noise, latent_image, sampler, sigmas, ...)``. The guider's
-    ``model_options`` are swapped for a clone holding the run state and restored on every way out."""
-    import comfy.model_patcher
-
+    """args follow ``CFGGuider.outer_sample(noise, latent_image, sampler, sigmas, ...)``. With ``calibration``,
+    the run's profile plans it, or a calibration samples it (``nodes/calibration.py``)."""
     guider = executor.class_obj
     peer = peer_step_cache(guider.model_patcher, guider.model_options)
     if peer is not None:
         logger.warning("%s %s", LOG_PREFIX, peer_cache_message(peer))
         return executor(*args, **kwargs)
-    original_options = guider.model_options
-    run = None
     scope = CURRENT_NODE.set(config.node_id)  # the run's log lines name its node
     try:
+        if config.calibration != "off":
+            sampler, sigmas = (args[2], args[3]) if len(args) > 3 else (kwargs["sampler"], kwargs["sigmas"])
+            trial = functools.partial(_sample, level=level, executor=executor, args=args, kwargs=kwargs, quiet=True)
+            config, output = run_with_calibration(config, level, guider, sampler, _sigma_list(sigmas),
+                                                  functools.partial(executor, *args, **kwargs), trial)
+            if output is not None:
+                return output
+        return _sample(config, level, executor, args, kwargs)
+    finally:
+        CURRENT_NODE.reset(scope)
+
+
+def _sample(config: ForecastConfig, level: str, executor, args: tuple, kwargs: dict, quiet: bool = False):
+    """One sampling run forecasting as ``config`` says. The guider's ``model_options`` are swapped for a clone
+    holding the run state and restored on every way out; ``quiet``: no plan line, no report (a calibration's
+    trial)."""
+    import comfy.model_patcher
+
+    guider = executor.class_obj
+    original_options = guider.model_options
+    run = None
+    try:
         guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
-        run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"])
+        run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"], quiet)
         return executor(*args, **kwargs)
     finally:
         guider.model_options = original_options
         if run is not None:
             run.release()
+        if run is not None and not quiet:
             report = run_report(run)
             for line in report_lines(report):
                 logger.info("%s %s", LOG_PREFIX, line)
             send_report(report)
-        CURRENT_NODE.reset(scope)
 
 
-def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor) -> RunState | None:
-    """A fresh run state in the guider's (cloned) options, its plan logged; None, logged, when ComfyUI's
-    objects do not answer as expected (the run is then sampled without forecasting)."""
+def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor,
+               quiet: bool = False) -> RunState | None:
+    """A fresh run state in the guider's (cloned) options, its plan logged unless ``quiet``; None, logged, when
+    ComfyUI's objects do not answer as expected (the run is then sampled without forecasting)."""
     try:
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
         run = RunState(config, level, _sigma_list(sigmas),
@@ -78,6 +98,12 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
                        type(exc).__name__, exc)
         return None
     guider.model_options.setdefault("transformer_options", {})[RUN_KEY] = run
+    if not quiet:
+        _log_plan(run, config, level)
+    return run
+
+
+def _log_plan(run: RunState, config: ForecastConfig, level: str) -> None:
     shown = run.speedup_plan or run.plan  # the gate's speed-up budget: the map its pacer keeps to
     if shown.note:
         logger.warning("%s %s", LOG_PREFIX, shown.note)
@@ -88,7 +114,6 @@ def _start_run(config: ForecastConfig, level: str, guider, sigmas: torch.Tensor)
                 f" (the gate may run each F up to {run.pacer.slack} steps early or late)"
                 if run.pacer is not None else " (adaptive: each F moves with the forecast errors, the count stays)"
                 if run.adaptive is not None else "")
-    return run
 
 
 def predict_noise_wrapper(executor, *args, **kwargs):

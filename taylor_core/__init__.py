@@ -26,6 +26,7 @@ from .predictors import (
 from .schedule import (
     MAX_TARGET_SPEEDUP,
     FixedIntervalSchedule,
+    FullStepList,
     SpeedupSchedule,
     StepPlan,
     make_schedule,
@@ -49,6 +50,7 @@ __all__ = [
     "FoCaPredictor",
     "ForcedSteps",
     "ForecastBank",
+    "FullStepList",
     "GatePolicy",
     "HermitePredictor",
     "MAX_TARGET_SPEEDUP",

@@ -201,6 +201,27 @@ class SpeedupSchedule:
         return StepPlan(full=tuple(full), note=note)
 
 
+@dataclass(frozen=True)
+class FullStepList:
+    """A fixed plan given as its full steps (step indices; a calibration profile's plan): every other step is
+    forecast. ``plan`` refuses a run without one of them."""
+
+    full_steps: tuple[int, ...]
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` unless the steps are distinct, non-negative and include step 0."""
+        if 0 not in self.full_steps or len(set(self.full_steps)) != len(self.full_steps) or min(self.full_steps) < 0:
+            raise ValueError(f"full steps {list(self.full_steps)} must be distinct step indices including 0")
+
+    def plan(self, num_steps: int, in_window: Sequence[bool]) -> StepPlan:
+        """The plan of a run of ``num_steps`` steps; ``ValueError`` when a full step lies beyond it."""
+        self.validate()
+        check_plan_args(num_steps, in_window)
+        if max(self.full_steps) >= num_steps:
+            raise ValueError(f"full steps {list(self.full_steps)} do not fit a run of {num_steps} steps")
+        return StepPlan(full=tuple(i in self.full_steps for i in range(num_steps)))
+
+
 def make_schedule(interval: int, target_speedup: float, warmup_steps: int, tail_steps: int, start_percent: float,
                   end_percent: float) -> FixedIntervalSchedule | SpeedupSchedule:
     """The schedule a node's inputs describe: ``target_speedup`` 0 keeps the fixed ``interval``, any other value

@@ -111,6 +111,7 @@ RULE_CASES = [  # (node, inputs set together, the input the one error names)
     ("10", {"start_percent": 0.9, "end_percent": 0.1}, "end_percent"),
     ("20", {"start_percent": 0.7, "end_percent": 0.2}, "end_percent"),
     ("10", {"target_speedup": 0.5}, "target_speedup"),
+    ("10", {"calibration": "auto", "target_speedup": 0.0}, "end_percent"),  # the input validate_inputs takes
     ("20", {"target_speedup": 0.99}, "target_speedup"),
     ("30", {"save_as": "../escaped"}, "save_as"),
 ]
@@ -177,6 +178,12 @@ def test_start_after_end_is_refused_at_validation(server, pinned):
     text = refused(server[0], bad)
     assert "TaylorSeer Apply: start_percent (0.9) is after end_percent (0.1)" in text
     assert "CG-Taylor Gate: start_percent (0.7) is after end_percent (0.2)" in text
+
+
+def test_calibration_without_a_budget_is_refused_at_validation(server, pinned):
+    bad = branch(pinned, "10")
+    bad["10"]["inputs"].update(calibration="recalibrate", target_speedup=0.0)
+    assert "TaylorSeer Apply: calibration 'recalibrate' needs a target_speedup above 0" in refused(server[0], bad)
 
 
 def test_bad_save_as_is_refused_at_validation(server, pinned):

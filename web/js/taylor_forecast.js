@@ -50,7 +50,8 @@ function formatBytes(n) {
  * speed-up budget counts, the map's cells) and model evaluations (what the compute costs) are said apart. */
 export function badgeText(report) {
   const gated = report.kind === "cg_gate";
-  const detail = gated ? `threshold ${report.threshold}` : `level ${report.level}`;
+  const calibrated = report.calibrated ? ", calibrated" : "";
+  const detail = gated ? `threshold ${report.threshold}` : `level ${report.level}${calibrated}`;
   const fullSteps = report.full_steps ?? [...report.step_map].filter((c) => c === "F").length;
   const stepRatio = report.step_ratio ?? (fullSteps ? report.steps / fullSteps : 1);
   return [

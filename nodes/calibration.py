@@ -1,0 +1,167 @@
+"""Calibration profiles on disk, for TaylorSeer Apply's ``calibration`` input (the pure part:
+``taylor_core/calibration.py``).
+
+In the OUTER_SAMPLE wrapper, before the run: ``auto`` with a valid profile for this run's key plans the run from
+it (``ForecastConfig.full_steps``: a fixed plan through the step controller's ``PlannedSteps``); ``auto`` without
+one, or ``recalibrate``, samples the run uncached (the result the user gets), then once per candidate plan, and
+writes the best as ``<user directory>/taylor_forecast/profiles/<key>.json`` (atomically, after every run
+finished: an interrupted calibration writes nothing). A profile that does not load is ignored with one log line
+and the run keeps the default plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..taylor_core import PREDICTORS
+from ..taylor_core.calibration import (
+    CANDIDATE_WARMUP,
+    Profile,
+    ProfileError,
+    candidate_plans,
+    fingerprint,
+    load_profile,
+    profile_key,
+    psnr,
+    rounded_sigmas,
+)
+from ..taylor_core.schedule import window_flags
+from .config import ForecastConfig
+from .logs import LOG_PREFIX, logger
+
+PROFILE_FOLDER = ("taylor_forecast", "profiles")
+Sample = Callable[[ForecastConfig], torch.Tensor]
+"""One sampling run of the guider with ``config``'s forecasting (no log, no report): its output latent."""
+
+
+def profile_dir() -> Path | None:
+    """``<ComfyUI user directory>/taylor_forecast/profiles``; None when this ComfyUI has no user directory."""
+    import folder_paths
+
+    get = getattr(folder_paths, "get_user_directory", None)
+    return Path(get()).joinpath(*PROFILE_FOLDER) if callable(get) and get() else None
+
+
+def sampler_name(sampler: Any) -> str:
+    """The sampler's name: a KSAMPLER's sampling function, else its class."""
+    function = getattr(sampler, "sampler_function", None)
+    return getattr(function, "__name__", None) or type(sampler).__name__
+
+
+def model_fingerprint(model_patcher: Any) -> str:
+    """sha256 over every tensor of the model's state dict (names, shapes, dtypes, a few strided values), the
+    unpatched weight where ComfyUI holds a backup (a loaded model carries its patches in its weights)."""
+    backup = getattr(model_patcher, "backup", {}) or {}
+    return fingerprint((name, getattr(backup[name], "weight", tensor) if name in backup else tensor)
+                       for name, tensor in model_patcher.model.state_dict().items())
+
+
+def patches_fingerprint(model_patcher: Any) -> str:
+    """sha256 over the ModelPatcher's weight patches (LoRAs): keys, strengths, and their tensors' fingerprints."""
+    def plain(patch: tuple) -> list:
+        return [getattr(p, "weights", p) if not callable(p) else getattr(p, "__name__", "function") for p in patch]
+
+    return fingerprint((str(key), [plain(p) for p in patches])
+                       for key, patches in getattr(model_patcher, "patches", {}).items())
+
+
+def key_fields(config: ForecastConfig, level: str, model_patcher: Any, sampler: Any,
+               sigmas: list[float]) -> dict[str, Any]:
+    """The plain values a profile is keyed by (``taylor_core.calibration.profile_key``)."""
+    return {"model": model_fingerprint(model_patcher), "patches": patches_fingerprint(model_patcher),
+            "sampler": sampler_name(sampler), "sigmas": rounded_sigmas(sigmas), "steps": len(sigmas) - 1,
+            "target_speedup": config.target_speedup, "level": level, "clock": config.clock,
+            "window": [config.warmup_steps, config.tail_steps, config.start_percent, config.end_percent]}
+
+
+def read_profile(path: Path, fields: dict[str, Any]) -> Profile | None:
+    """The profile at ``path`` for ``fields``; None when there is none, or (one log line) when it does not load."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        logger.warning("%s calibration profile %s is unreadable (%s): ignored, the default plan is used", LOG_PREFIX,
+                       path, exc)
+        return None
+    try:
+        return load_profile(text, fields, PREDICTORS)
+    except ProfileError as exc:
+        logger.warning("%s calibration profile %s is not used: %s; the default plan is used (calibration "
+                       "recalibrate replaces it)", LOG_PREFIX, path, exc)
+        return None
+
+
+def write_profile(path: Path, profile: Profile) -> None:
+    """Write ``profile`` to ``path`` atomically (a temporary file in the same folder, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(profile.to_json())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def calibrated_config(config: ForecastConfig, profile: Profile) -> ForecastConfig:
+    """``config`` planned by ``profile``: its forecaster and order on its full steps."""
+    return dataclasses.replace(config, forecaster=profile.forecaster, max_order=profile.max_order,
+                               full_steps=tuple(profile.full_steps))
+
+
+def calibrate(config: ForecastConfig, fields: dict[str, Any], in_window: tuple[bool, ...], uncached: torch.Tensor,
+              sample: Sample) -> Profile | None:
+    """Sample every candidate plan, score it against ``uncached`` and return the best as a profile; None (logged)
+    when the budget leaves no plan to choose."""
+    candidates = candidate_plans(fields["steps"], config.target_speedup, config.tail_steps, in_window)
+    if not candidates:
+        logger.warning("%s calibration: target_speedup %g leaves no free full step of %d steps to place: nothing "
+                       "to calibrate", LOG_PREFIX, config.target_speedup, fields["steps"])
+        return None
+    scores = {}
+    for candidate in candidates:
+        trial = dataclasses.replace(config, calibration="off", forecaster=candidate.forecaster,
+                                    max_order=candidate.max_order, warmup_steps=CANDIDATE_WARMUP,
+                                    full_steps=candidate.full_steps)
+        scores[candidate.name] = psnr(sample(trial), uncached)
+    return Profile.chosen_from(fields, candidates, scores)
+
+
+def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sampler: Any, sigmas: list[float],
+                         uncached: Callable[[], torch.Tensor],
+                         sample: Sample) -> tuple[ForecastConfig, torch.Tensor | None]:
+    """(the run's config, its output when the calibration sampled it): a valid profile's plan, or a calibration
+    (``uncached()`` is the run without forecasting, returned as the run's output), or the default plan."""
+    folder = profile_dir()
+    if folder is None:
+        logger.warning("%s calibration: this ComfyUI has no user directory for profiles: the default plan is used",
+                       LOG_PREFIX)
+        return config, None
+    fields = key_fields(config, level, guider.model_patcher, sampler, sigmas)
+    path = folder / f"{profile_key(fields)}.json"
+    if config.calibration == "auto" and path.exists():
+        profile = read_profile(path, fields)
+        if profile is not None:
+            logger.info("%s calibration: profile %s, %s (%.2f dB on its calibration run)", LOG_PREFIX, path.name,
+                        profile.chosen, profile.scores.get(profile.chosen, float("nan")))
+        return (calibrated_config(config, profile) if profile is not None else config), None
+    model_sampling = guider.model_patcher.get_model_object("model_sampling")
+    in_window = window_flags(sigmas, float(model_sampling.percent_to_sigma(config.start_percent)),
+                             float(model_sampling.percent_to_sigma(config.end_percent)))
+    logger.info("%s calibration: sampling this run uncached, then each candidate plan", LOG_PREFIX)
+    output = uncached()
+    profile = calibrate(config, fields, in_window, output, sample)
+    if profile is not None:
+        write_profile(path, profile)
+        logger.info("%s calibration: %s chosen (%s dB); profile written to %s", LOG_PREFIX, profile.chosen,
+                    ", ".join(f"{name} {score:.2f}" for name, score in profile.scores.items()), path)
+    return config, output

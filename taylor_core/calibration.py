@@ -1,0 +1,173 @@
+"""Calibration profiles, pure: the candidate plans a calibration run tries, their scores, the profile's key and
+schema. No file or ComfyUI access (``nodes/calibration.py`` does both).
+
+A calibration samples the user's run once uncached, then once per candidate (a predictor and order on a plan of
+exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps), scores each output against the uncached one
+(PSNR, dB) and keeps the best as a profile: a small JSON document keyed by a sha256 over plain values (the model's
+fingerprint, its patches, the sampler, the sigmas, the budget, the window, the level). Units: steps are
+sampling-step indices ``0..n-1``; sigmas are the sampler's noise levels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from .schedule import SpeedupSchedule, speedup_full_steps
+
+PROFILE_VERSION = 1
+CALIBRATION_MODES = ("off", "auto", "recalibrate")
+CANDIDATE_PREDICTORS = (("newton", 1), ("newton", 2), ("foca", 1))
+"""(forecaster, max_order) of every candidate; each runs on every plan of ``CANDIDATE_GROWTHS``."""
+CANDIDATE_GROWTHS = (("growth", 0.5), ("even", 1.0))
+"""(name, ``SpeedupSchedule.growth``): the default back-loaded plan and an evenly spaced one."""
+CANDIDATE_WARMUP = 1
+MAX_PSNR = 300.0
+"""The score of an output equal to the reference (an infinite PSNR, which JSON cannot hold)."""
+SIGMA_DIGITS = 5
+VALUES_PER_TENSOR = 4
+
+
+class ProfileError(ValueError):
+    """A profile that is not used: unreadable, of another version or key, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One plan a calibration tries: ``forecaster`` of order ``max_order`` on the full steps ``full_steps``."""
+
+    name: str
+    forecaster: str
+    max_order: int
+    full_steps: tuple[int, ...]
+
+
+def candidate_plans(num_steps: int, target_speedup: float, tail_steps: int,
+                    in_window: Sequence[bool]) -> list[Candidate]:
+    """Every candidate of a run of ``num_steps`` steps (warm-up ``CANDIDATE_WARMUP``), each with exactly
+    ``speedup_full_steps(num_steps, target_speedup)`` full steps; [] when the forced steps alone exceed that."""
+    budget = speedup_full_steps(num_steps, target_speedup)
+    plans = {}
+    for plan_name, growth in CANDIDATE_GROWTHS:
+        plan = SpeedupSchedule(target_speedup, CANDIDATE_WARMUP, tail_steps, 0.0, 1.0, growth).plan(num_steps,
+                                                                                                   in_window)
+        steps = tuple(i for i, full in enumerate(plan.full) if full)
+        if len(steps) == budget and steps not in plans.values():
+            plans[plan_name] = steps
+    return [Candidate(f"{name}{order}/{plan_name}", name, order, steps)
+            for name, order in CANDIDATE_PREDICTORS for plan_name, steps in plans.items()]
+
+
+def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB of ``output`` against ``reference`` (same shape), the peak being the reference's range;
+    ``MAX_PSNR`` when equal, ``-inf`` when ``output`` is not finite."""
+    out, ref = output.detach().float().cpu(), reference.detach().float().cpu()
+    if not torch.isfinite(out).all():
+        return -math.inf
+    mse = float(torch.mean((out - ref) ** 2))
+    peak = float(ref.max() - ref.min()) or 1.0
+    return MAX_PSNR if mse == 0.0 else min(10.0 * math.log10(peak * peak / mse), MAX_PSNR)
+
+
+def best_candidate(scores: Mapping[str, float]) -> str:
+    """The name with the highest score (ties: the first)."""
+    return max(scores, key=lambda name: scores[name])
+
+
+def rounded_sigmas(sigmas: Iterable[float]) -> list[float]:
+    """The sigmas rounded to ``SIGMA_DIGITS`` significant digits: the key's form of a schedule."""
+    return [float(f"{float(s):.{SIGMA_DIGITS}g}") for s in sigmas]
+
+
+def tensor_fingerprint(tensor: torch.Tensor) -> list:
+    """Shape, dtype and ``VALUES_PER_TENSOR`` evenly strided values (as float strings) of ``tensor``."""
+    flat = tensor.detach().reshape(-1)
+    values = []
+    if flat.numel() and flat.device.type != "meta":
+        index = torch.linspace(0, flat.numel() - 1, min(VALUES_PER_TENSOR, flat.numel())).long().to(flat.device)
+        values = [float(v).hex() for v in flat[index].float().cpu().tolist()]
+    return [list(tensor.shape), str(tensor.dtype), values]
+
+
+def fingerprint(named: Iterable[tuple[str, Any]]) -> str:
+    """sha256 over ``(name, item)`` pairs, sorted by name; each item a tensor (``tensor_fingerprint``) or a plain
+    JSON value (nested lists of tensors and plain values too)."""
+    digest = hashlib.sha256()
+    for name, item in sorted(named, key=lambda pair: pair[0]):
+        digest.update(json.dumps([name, _plain(item)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _plain(item: Any) -> Any:
+    if isinstance(item, torch.Tensor):
+        return tensor_fingerprint(item)
+    if isinstance(item, (list, tuple)):
+        return [_plain(x) for x in item]
+    if isinstance(item, dict):
+        return {str(k): _plain(v) for k, v in item.items()}
+    return item if isinstance(item, (str, int, float, bool, type(None))) else type(item).__name__
+
+
+def profile_key(fields: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the key fields (plain JSON values), independent of their order."""
+    text = json.dumps({"version": PROFILE_VERSION, **fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A calibration's result: the chosen ``forecaster``/``max_order`` on ``full_steps`` (step indices), for the
+    run described by ``fields`` (``key`` is ``profile_key(fields)``), with every candidate's score (dB)."""
+
+    key: str
+    fields: dict
+    chosen: str
+    forecaster: str
+    max_order: int
+    full_steps: tuple[int, ...]
+    scores: dict = field(default_factory=dict)
+    version: int = PROFILE_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "full_steps": list(self.full_steps)}, indent=1, sort_keys=True)
+
+    @classmethod
+    def chosen_from(cls, fields: Mapping[str, Any], candidates: Sequence[Candidate],
+                    scores: Mapping[str, float]) -> Profile:
+        """The profile of the best-scored of ``candidates`` (``scores`` by candidate name)."""
+        best = next(c for c in candidates if c.name == best_candidate(scores))
+        return cls(profile_key(fields), dict(fields), best.name, best.forecaster, best.max_order, best.full_steps,
+                   {name: round(score, 4) for name, score in scores.items()})
+
+
+def load_profile(text: str, fields: Mapping[str, Any], forecasters: Iterable[str]) -> Profile:
+    """The profile in ``text`` when it is one for exactly ``fields`` (this version, this key) with a plan of the
+    budget's count of distinct steps and a known forecaster; ``ProfileError`` saying why not otherwise."""
+    try:
+        data = json.loads(text)
+        profile = Profile(**{**data, "full_steps": tuple(data["full_steps"])})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ProfileError(f"unreadable ({type(exc).__name__}: {exc})") from exc
+    if profile.version != PROFILE_VERSION:
+        raise ProfileError(f"version {profile.version!r}, not {PROFILE_VERSION}")
+    if profile.key != profile_key(fields) or profile.fields != json.loads(json.dumps(dict(fields))):
+        raise ProfileError("made for another model, sampler, schedule or setting (its key differs)")
+    _check_plan(profile, int(fields["steps"]), float(fields["target_speedup"]), set(forecasters))
+    return profile
+
+
+def _check_plan(profile: Profile, num_steps: int, target_speedup: float, forecasters: set[str]) -> None:
+    steps = profile.full_steps
+    if not all(isinstance(s, int) and 0 <= s < num_steps for s in steps) or list(steps) != sorted(set(steps)):
+        raise ProfileError(f"its full steps {list(steps)} are not distinct steps of 0..{num_steps - 1}")
+    if len(steps) != speedup_full_steps(num_steps, target_speedup) or 0 not in steps:
+        raise ProfileError(f"its plan has {len(steps)} full steps, not the budget's "
+                           f"{speedup_full_steps(num_steps, target_speedup)} with step 0")
+    if profile.forecaster not in forecasters or not isinstance(profile.max_order, int) or profile.max_order < 0:
+        raise ProfileError(f"unknown forecaster {profile.forecaster!r} of order {profile.max_order!r}")

@@ -1,0 +1,115 @@
+"""Calibration profiles, pure: candidate plans spend exactly the budget, the profile round-trips, and a corrupt,
+foreign or inconsistent profile is refused with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from taylor_core import PREDICTORS, FullStepList, speedup_full_steps
+from taylor_core.calibration import (
+    CANDIDATE_PREDICTORS,
+    MAX_PSNR,
+    Profile,
+    ProfileError,
+    candidate_plans,
+    fingerprint,
+    load_profile,
+    profile_key,
+    psnr,
+)
+
+FIELDS = {"model": "m", "patches": "p", "sampler": "sample_euler", "sigmas": [1.0, 0.5, 0.0], "steps": 10,
+          "target_speedup": 2.5, "level": "output", "clock": "step", "window": [1, 1, 0.0, 1.0]}
+
+
+@pytest.mark.parametrize("steps", [6, 10, 20, 30, 50])
+@pytest.mark.parametrize("speedup", [1.5, 2.0, 2.5, 3.0, 3.75, 5.0, 6.0])
+@pytest.mark.parametrize("tail", [0, 1, 2])
+def test_every_candidate_spends_exactly_the_budget(steps, speedup, tail):
+    candidates = candidate_plans(steps, speedup, tail, (True,) * steps)
+    budget = speedup_full_steps(steps, speedup)
+    if budget < 1 + 1 + tail:  # step 0, warm-up 1 and the tail exceed it: nothing to place
+        assert candidates == [] or all(len(c.full_steps) == budget for c in candidates)
+        return
+    assert candidates, "a budget with free full steps has candidates"
+    for candidate in candidates:
+        assert len(candidate.full_steps) == budget
+        assert candidate.full_steps[0] == 0 and list(candidate.full_steps) == sorted(set(candidate.full_steps))
+        assert all(steps - 1 - i in candidate.full_steps for i in range(tail))
+    assert {(c.forecaster, c.max_order) for c in candidates} == set(CANDIDATE_PREDICTORS)
+    assert len({(c.forecaster, c.max_order, c.full_steps) for c in candidates}) == len(candidates)
+
+
+def test_the_two_plans_differ_where_there_is_room():
+    names = {c.name for c in candidate_plans(30, 3.0, 1, (True,) * 30)}
+    assert names == {f"{p}{o}/{plan}" for p, o in CANDIDATE_PREDICTORS for plan in ("growth", "even")}
+
+
+def test_a_full_step_list_is_a_fixed_plan():
+    plan = FullStepList((0, 3, 9)).plan(10, (True,) * 10)
+    assert [i for i, full in enumerate(plan.full) if full] == [0, 3, 9]
+    with pytest.raises(ValueError, match="do not fit"):
+        FullStepList((0, 3, 9)).plan(8, (True,) * 8)
+    with pytest.raises(ValueError, match="including 0"):
+        FullStepList((1, 3)).validate()
+
+
+def _profile(**changes) -> Profile:
+    candidates = candidate_plans(10, 2.5, 1, (True,) * 10)
+    scores = {c.name: float(i) for i, c in enumerate(candidates)}
+    return dataclasses.replace(Profile.chosen_from(FIELDS, candidates, scores), **changes)
+
+
+def test_the_profile_round_trips_and_keeps_the_best():
+    profile = _profile()
+    assert profile.chosen == max(profile.scores, key=profile.scores.get)
+    assert load_profile(profile.to_json(), FIELDS, PREDICTORS) == profile
+    assert profile.key == profile_key(dict(reversed(FIELDS.items())))  # order of the fields does not matter
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("{not json", "unreadable"),
+    ("[]", "unreadable"),
+    (json.dumps({"key": "x"}), "unreadable"),
+])
+def test_a_corrupt_profile_is_refused(text, reason):
+    with pytest.raises(ProfileError, match=reason):
+        load_profile(text, FIELDS, PREDICTORS)
+
+
+@pytest.mark.parametrize("change", [{"steps": 12}, {"sampler": "sample_heun"}, {"model": "other"},
+                                    {"patches": "lora"}, {"target_speedup": 3.0}, {"sigmas": [1.0, 0.4, 0.0]}])
+def test_a_profile_for_another_run_is_refused(change):
+    with pytest.raises(ProfileError, match="another model"):
+        load_profile(_profile().to_json(), {**FIELDS, **change}, PREDICTORS)
+
+
+def test_a_foreign_version_or_inconsistent_plan_is_refused():
+    with pytest.raises(ProfileError, match="version"):
+        load_profile(_profile(version=99).to_json(), FIELDS, PREDICTORS)
+    with pytest.raises(ProfileError, match="full steps"):
+        load_profile(_profile(full_steps=(0, 4, 11, 12)).to_json(), FIELDS, PREDICTORS)
+    with pytest.raises(ProfileError, match="not the budget"):
+        load_profile(_profile(full_steps=(0, 9)).to_json(), FIELDS, PREDICTORS)
+    with pytest.raises(ProfileError, match="forecaster"):
+        load_profile(_profile(forecaster="magic").to_json(), FIELDS, PREDICTORS)
+    data = json.loads(_profile().to_json())
+    data["key"] = profile_key({**FIELDS, "steps": 11})  # a key that is not its own fields'
+    with pytest.raises(ProfileError, match="another model"):
+        load_profile(json.dumps(data), FIELDS, PREDICTORS)
+
+
+def test_psnr_and_fingerprints():
+    reference = torch.linspace(-1, 1, 64).reshape(4, 16)
+    assert psnr(reference.clone(), reference) == MAX_PSNR
+    assert psnr(reference + 0.01, reference) > psnr(reference + 0.1, reference)
+    assert psnr(torch.full_like(reference, math.nan), reference) == -math.inf
+    a = [("w", torch.ones(3, 4)), ("b", torch.zeros(4))]
+    assert fingerprint(a) == fingerprint(list(reversed(a)))
+    assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4) * 2), ("b", torch.zeros(4))])
+    assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4, dtype=torch.float16)), ("b", torch.zeros(4))])

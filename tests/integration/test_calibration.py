@@ -1,0 +1,130 @@
+"""Calibration profiles (TaylorSeer Apply's ``calibration``) through ComfyUI's real KSampler on the tiny Flux, with a
+temporary ComfyUI user directory: the first ``auto`` run is the unpatched model's, bit for bit, and writes a
+profile; the next run samples on the profile's plan (real calls of the last block counted); profiles of another
+run, corrupt or mismatched ones are not used (one log line each); a weight patch changes the key; an interrupted
+calibration writes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from test_adaptive import witnessed
+
+STEPS, SPEEDUP = 10, 2.5
+
+
+@pytest.fixture
+def profiles(tmp_path):
+    """The profile folder of a fresh ComfyUI user directory (restored afterwards)."""
+    import folder_paths
+
+    previous = folder_paths.get_user_directory()
+    folder_paths.set_user_directory(str(tmp_path))
+    yield tmp_path / "taylor_forecast" / "profiles"
+    folder_paths.set_user_directory(previous)
+
+
+def calibrated(host, model, calibration: str = "auto", speedup: float = SPEEDUP):
+    return host.run_node("TaylorSeerApply", model, target_speedup=speedup, calibration=calibration)[0]
+
+
+def sample(host, model, conds, steps: int = STEPS, sampler: str = "euler", seed: int = 3) -> torch.Tensor:
+    return host.ksample(model, *conds, host.empty_latent(), steps=steps, cfg=2.0, sampler=sampler, seed=seed)
+
+
+def files(folder) -> list:
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flux, conds, profiles, caplog):
+    from taylor_core.calibration import psnr
+
+    reference = sample(host, flux, conds)
+    computed: list[int] = []
+    model = calibrated(host, witnessed(flux, computed))
+    with caplog.at_level(logging.INFO):
+        first = sample(host, model, conds)
+    assert torch.equal(first, reference)
+    assert len(computed) == STEPS + sum(len(set(p)) for p in _trial_plans(STEPS))  # uncached, then each candidate
+    (path,) = files(profiles)
+    profile = json.loads(path.read_text())
+    assert len(profile["scores"]) == 6 and profile["chosen"] == max(profile["scores"], key=profile["scores"].get)
+    assert len(profile["full_steps"]) == round(STEPS / SPEEDUP)
+    computed.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        second = sample(host, model, conds)
+    assert computed == profile["full_steps"]  # one real call per full step, on the profile's steps
+    assert abs(psnr(second, reference) - profile["scores"][profile["chosen"]]) < 1e-3  # the chosen trial, again
+    plan_line = next(line for line in caplog.text.splitlines() if "plan (" in line)
+    assert "calibrated plan" in plan_line and f"forecaster {profile['forecaster']}" in plan_line
+    assert "calibrated plan" in next(line for line in caplog.text.splitlines() if "compute ratio" in line)
+
+
+def _trial_plans(steps: int) -> list[tuple[int, ...]]:
+    """The full steps of every candidate of the module's run (one real call each on euler)."""
+    from taylor_core.calibration import candidate_plans
+
+    return [c.full_steps for c in candidate_plans(steps, SPEEDUP, 1, (True,) * steps)]
+
+
+def test_profiles_of_another_run_corrupt_or_mismatched_are_not_used(host, flux, conds, profiles, caplog):
+    model = calibrated(host, flux)
+    sample(host, model, conds, steps=8)
+    (first,) = files(profiles)
+    with caplog.at_level(logging.INFO):
+        sample(host, model, conds, steps=8, sampler="dpmpp_2m")  # another sampler: its own calibration
+    assert "sampling this run uncached" in caplog.text and "is not used" not in caplog.text
+    (second,) = set(files(profiles)) - {first}
+    for content, why in ((first.read_text(), "another model, sampler"), ("{corrupt", "unreadable")):
+        second.write_text(content)
+        computed: list[int] = []
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            sample(host, calibrated(host, witnessed(flux, computed)), conds, steps=8, sampler="dpmpp_2m")
+        assert caplog.text.count("is not used") == 1 and why in caplog.text
+        assert "calibrated" not in caplog.text and "sampling this run uncached" not in caplog.text
+        assert len(set(computed)) == round(8 / SPEEDUP)  # the default plan
+
+
+def test_a_weight_patch_changes_the_key_and_a_loaded_patch_does_not(host, flux, conds, profiles, caplog):
+    sample(host, calibrated(host, flux), conds, steps=6)
+    name = next(k for k, v in flux.model.state_dict().items() if k.endswith(".weight") and v.ndim == 2)
+    lora = flux.clone()
+    assert lora.add_patches({name: (torch.full_like(flux.model.state_dict()[name], 0.01),)}, 1.0)
+    sample(host, calibrated(host, lora), conds, steps=6)  # its weights loaded patched
+    assert len(files(profiles)) == 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        sample(host, calibrated(host, flux), conds, steps=6)
+    assert len(files(profiles)) == 2 and "calibration: profile" in caplog.text
+
+
+def test_an_interrupted_calibration_writes_nothing(host, flux, conds, profiles):
+    import comfy.model_management
+
+    reference = sample(host, flux, conds, steps=8)
+    calls: list[int] = []
+
+    def interrupt(args, extra):
+        calls.append(1)
+        if len(calls) == 12:  # inside the first candidate, after the uncached run's 8 calls
+            raise comfy.model_management.InterruptProcessingException()
+        return extra["original_block"](args)
+
+    model = flux.clone()
+    model.set_model_patch_replace(interrupt, "dit", "single_block", len(flux.model.diffusion_model.single_blocks) - 1)
+    patched = calibrated(host, model)
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        sample(host, patched, conds, steps=8)
+    assert files(profiles) == [] and not (profiles.parent.exists() and any(profiles.parent.rglob("*.json")))
+    assert torch.equal(sample(host, patched, conds, steps=8), reference)  # a fresh calibration, nothing left over
+    assert len(files(profiles)) == 1
+
+
+def test_calibration_needs_a_budget(host, flux):
+    with pytest.raises(ValueError, match="calibration 'auto' needs a target_speedup"):
+        calibrated(host, flux, speedup=0.0)
