@@ -112,6 +112,17 @@ def write_profile(path: Path, profile: Profile) -> None:
         raise
 
 
+def _saved(path: Path, profile: Profile) -> bool:
+    """Whether ``profile`` was written to ``path``; a file system that refuses it is logged, the run goes on."""
+    try:
+        write_profile(path, profile)
+    except OSError as exc:
+        logger.warning("%s calibration: profile %s could not be written (%s): the next run calibrates again",
+                       LOG_PREFIX, path, exc)
+        return False
+    return True
+
+
 def calibrated_config(config: ForecastConfig, profile: Profile) -> ForecastConfig:
     """``config`` planned by ``profile``: its forecaster and order on its full steps."""
     return dataclasses.replace(config, forecaster=profile.forecaster, max_order=profile.max_order,
@@ -146,7 +157,15 @@ def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sample
         logger.warning("%s calibration: this ComfyUI has no user directory for profiles: the default plan is used",
                        LOG_PREFIX)
         return config, None
-    fields = key_fields(config, level, guider.model_patcher, sampler, sigmas)
+    try:
+        fields = key_fields(config, level, guider.model_patcher, sampler, sigmas)
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        in_window = window_flags(sigmas, float(model_sampling.percent_to_sigma(config.start_percent)),
+                                 float(model_sampling.percent_to_sigma(config.end_percent)))
+    except Exception as exc:  # ComfyUI's objects did not answer as expected
+        logger.warning("%s calibration: this run's key could not be read (%s: %s): the default plan is used",
+                       LOG_PREFIX, type(exc).__name__, exc)
+        return config, None
     path = folder / f"{profile_key(fields)}.json"
     if config.calibration == "auto" and path.exists():
         profile = read_profile(path, fields)
@@ -154,14 +173,10 @@ def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sample
             logger.info("%s calibration: profile %s, %s (%.2f dB on its calibration run)", LOG_PREFIX, path.name,
                         profile.chosen, profile.scores.get(profile.chosen, float("nan")))
         return (calibrated_config(config, profile) if profile is not None else config), None
-    model_sampling = guider.model_patcher.get_model_object("model_sampling")
-    in_window = window_flags(sigmas, float(model_sampling.percent_to_sigma(config.start_percent)),
-                             float(model_sampling.percent_to_sigma(config.end_percent)))
     logger.info("%s calibration: sampling this run uncached, then each candidate plan", LOG_PREFIX)
     output = uncached()
     profile = calibrate(config, fields, in_window, output, sample)
-    if profile is not None:
-        write_profile(path, profile)
+    if profile is not None and _saved(path, profile):
         logger.info("%s calibration: %s chosen (%s dB); profile written to %s", LOG_PREFIX, profile.chosen,
                     ", ".join(f"{name} {score:.2f}" for name, score in profile.scores.items()), path)
     return config, output

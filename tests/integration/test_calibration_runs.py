@@ -128,3 +128,13 @@ def test_an_interrupted_calibration_writes_nothing(host, flux, conds, profiles):
 def test_calibration_needs_a_budget(host, flux):
     with pytest.raises(ValueError, match="calibration 'auto' needs a target_speedup"):
         calibrated(host, flux, speedup=0.0)
+
+
+def test_a_profile_folder_that_cannot_be_written_is_logged_and_the_run_goes_on(host, flux, conds, profiles, caplog):
+    reference = sample(host, flux, conds, steps=6)
+    profiles.parent.mkdir(parents=True)
+    profiles.write_text("a file where the folder should be")  # mkdir of the folder fails
+    with caplog.at_level(logging.INFO):
+        out = sample(host, calibrated(host, flux), conds, steps=6)
+    assert torch.equal(out, reference)
+    assert caplog.text.count("could not be written") == 1 and "profile written" not in caplog.text
