@@ -37,8 +37,9 @@ from .config import ForecastConfig
 from .logs import LOG_PREFIX, logger
 
 PROFILE_FOLDER = ("taylor_forecast", "profiles")
-Sample = Callable[[ForecastConfig], torch.Tensor]
-"""One sampling run of the guider with ``config``'s forecasting (no log, no report): its output latent."""
+Sample = Callable[[ForecastConfig | None, bool], torch.Tensor]
+"""One sampling run of the guider: (``config``'s forecasting, no log, no report; None: uncached, ``held_out``: on
+``taylor_core.calibration.held_out_noise`` instead of the run's noise) -> its output latent."""
 
 
 def profile_dir() -> Path | None:
@@ -131,27 +132,28 @@ def calibrated_config(config: ForecastConfig, profile: Profile) -> ForecastConfi
 
 def calibrate(config: ForecastConfig, fields: dict[str, Any], in_window: tuple[bool, ...], uncached: torch.Tensor,
               sample: Sample) -> Profile | None:
-    """Sample every candidate plan, score it against ``uncached`` and return the best as a profile; None (logged)
-    when the budget leaves no plan to choose."""
+    """Sample every candidate plan on the run's noise (scored against ``uncached``) and on the held-out noise
+    (against that noise's uncached run) and return the chosen one as a profile; None (logged) when the budget
+    leaves no plan to choose."""
     candidates = candidate_plans(fields["steps"], config.target_speedup, config.tail_steps, in_window)
     if not candidates:
         logger.warning("%s calibration: target_speedup %g leaves no free full step of %d steps to place: nothing "
                        "to calibrate", LOG_PREFIX, config.target_speedup, fields["steps"])
         return None
-    scores = {}
-    for candidate in candidates:
-        trial = dataclasses.replace(config, calibration="off", forecaster=candidate.forecaster,
-                                    max_order=candidate.max_order, warmup_steps=CANDIDATE_WARMUP,
-                                    full_steps=candidate.full_steps)
-        scores[candidate.name] = psnr(sample(trial), uncached)
-    return Profile.chosen_from(fields, candidates, scores)
+    trials = {candidate.name: dataclasses.replace(config, calibration="off", forecaster=candidate.forecaster,
+                                                  max_order=candidate.max_order, warmup_steps=CANDIDATE_WARMUP,
+                                                  full_steps=candidate.full_steps) for candidate in candidates}
+    scores = {name: psnr(sample(trial, False), uncached) for name, trial in trials.items()}
+    held_out_uncached = sample(None, True)
+    held_out = {name: psnr(sample(trial, True), held_out_uncached) for name, trial in trials.items()}
+    return Profile.chosen_from(fields, candidates, scores, held_out)
 
 
 def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sampler: Any, sigmas: list[float],
-                         uncached: Callable[[], torch.Tensor],
                          sample: Sample) -> tuple[ForecastConfig, torch.Tensor | None]:
     """(the run's config, its output when the calibration sampled it): a valid profile's plan, or a calibration
-    (``uncached()`` is the run without forecasting, returned as the run's output), or the default plan."""
+    (``sample(None, False)``, the run without forecasting, is returned as the run's output), or the default
+    plan."""
     folder = profile_dir()
     if folder is None:
         logger.warning("%s calibration: this ComfyUI has no user directory for profiles: the default plan is used",
@@ -174,9 +176,10 @@ def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sample
                         profile.chosen, profile.scores.get(profile.chosen, float("nan")))
         return (calibrated_config(config, profile) if profile is not None else config), None
     logger.info("%s calibration: sampling this run uncached, then each candidate plan", LOG_PREFIX)
-    output = uncached()
+    output = sample(None, False)
     profile = calibrate(config, fields, in_window, output, sample)
     if profile is not None and _saved(path, profile):
-        logger.info("%s calibration: %s chosen (%s dB); profile written to %s", LOG_PREFIX, profile.chosen,
-                    ", ".join(f"{name} {score:.2f}" for name, score in profile.scores.items()), path)
+        logger.info("%s calibration: %s chosen (dB on this noise / the held-out one: %s); profile written to %s",
+                    LOG_PREFIX, profile.chosen, ", ".join(f"{name} {score:.2f}/{profile.held_out[name]:.2f}"
+                                                          for name, score in profile.scores.items()), path)
     return config, output

@@ -17,6 +17,7 @@ import functools
 
 import torch
 
+from ..taylor_core.calibration import held_out_noise
 from .calibration import run_with_calibration
 from .compat import peer_cache_message, peer_step_cache
 from .config import ForecastConfig
@@ -47,16 +48,32 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
         return executor(*args, **kwargs)
     scope = CURRENT_NODE.set(config.node_id)  # the run's log lines name its node
     try:
-        if config.calibration != "off":
+        if config.calibration != "off" and not isinstance(args[0] if args else kwargs.get("noise"), torch.Tensor):
+            logger.warning("%s calibration: this ComfyUI's sampler gives no noise tensor: the default plan is used",
+                           LOG_PREFIX)
+        elif config.calibration != "off":
             sampler, sigmas = (args[2], args[3]) if len(args) > 3 else (kwargs["sampler"], kwargs["sigmas"])
-            trial = functools.partial(_sample, level=level, executor=executor, args=args, kwargs=kwargs, quiet=True)
-            config, output = run_with_calibration(config, level, guider, sampler, _sigma_list(sigmas),
-                                                  functools.partial(executor, *args, **kwargs), trial)
+            trial = functools.partial(_calibration_sample, level, executor, args, kwargs)
+            config, output = run_with_calibration(config, level, guider, sampler, _sigma_list(sigmas), trial)
             if output is not None:
                 return output
         return _sample(config, level, executor, args, kwargs)
     finally:
         CURRENT_NODE.reset(scope)
+
+
+def _calibration_sample(level: str, executor, args: tuple, kwargs: dict, config: ForecastConfig | None,
+                        held_out: bool):
+    """One run of a calibration (``nodes.calibration.Sample``): uncached when ``config`` is None, quiet otherwise;
+    on ``held_out_noise`` in place of the run's noise (``args[0]`` or ``kwargs["noise"]``) when ``held_out``."""
+    if held_out:
+        if args:
+            args = (held_out_noise(args[0]), *args[1:])
+        else:
+            kwargs = {**kwargs, "noise": held_out_noise(kwargs["noise"])}
+    if config is None:
+        return executor(*args, **kwargs)
+    return _sample(config, level, executor, args, kwargs, quiet=True)
 
 
 def _sample(config: ForecastConfig, level: str, executor, args: tuple, kwargs: dict, quiet: bool = False):

@@ -3,7 +3,8 @@ schema. No file or ComfyUI access (``nodes/calibration.py`` does both).
 
 A calibration samples the user's run once uncached, then once per candidate (a predictor and order on a plan of
 exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps), scores each output against the uncached one
-(PSNR, dB) and keeps the best as a profile: a small JSON document keyed by a sha256 over plain values (the model's
+(PSNR, dB), does the same on a held-out noise (``held_out_noise``), and keeps the candidate ``choose`` picks as a
+profile: a small JSON document keyed by a sha256 over plain values (the model's
 fingerprint, its patches, the sampler, the sigmas, the budget, the window, the level). Units: steps are
 sampling-step indices ``0..n-1``; sigmas are the sampler's noise levels.
 """
@@ -21,13 +22,17 @@ import torch
 
 from .schedule import SpeedupSchedule, speedup_full_steps
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 CALIBRATION_MODES = ("off", "auto", "recalibrate")
 CANDIDATE_PREDICTORS = (("newton", 1), ("newton", 2), ("foca", 1))
 """(forecaster, max_order) of every candidate; each runs on every plan of ``CANDIDATE_GROWTHS``."""
 CANDIDATE_GROWTHS = (("growth", 0.5), ("even", 1.0))
 """(name, ``SpeedupSchedule.growth``): the default back-loaded plan and an evenly spaced one."""
 CANDIDATE_WARMUP = 1
+DEFAULT_CANDIDATE = "newton1/growth"
+"""The candidate that is the node's default plan: a calibration keeps it unless another beats it on both noises."""
+HELD_OUT_SEED = 20260805
+"""The seed of the held-out noise every calibration also scores its candidates on."""
 MAX_PSNR = 300.0
 """The score of an output equal to the reference (an infinite PSNR, which JSON cannot hold)."""
 SIGMA_DIGITS = 5
@@ -75,9 +80,21 @@ def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
     return MAX_PSNR if mse == 0.0 else min(10.0 * math.log10(peak * peak / mse), MAX_PSNR)
 
 
-def best_candidate(scores: Mapping[str, float]) -> str:
-    """The name with the highest score (ties: the first)."""
-    return max(scores, key=lambda name: scores[name])
+def held_out_noise(like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise of ``like``'s shape, dtype and device from ``HELD_OUT_SEED`` (drawn on the CPU, so
+    the same on every device): the second noise a calibration scores its candidates on."""
+    generator = torch.Generator().manual_seed(HELD_OUT_SEED)
+    return torch.randn(like.shape, generator=generator, dtype=torch.float32).to(device=like.device, dtype=like.dtype)
+
+
+def choose(scores: Mapping[str, float], held_out: Mapping[str, float]) -> str:
+    """The candidate a calibration keeps: of those at or above ``DEFAULT_CANDIDATE`` on both the run's noise
+    (``scores``, dB) and the held-out one (``held_out``, the same names), the best mean of the two; all of them
+    where the default is not a candidate. Ties: the first."""
+    default = DEFAULT_CANDIDATE
+    eligible = [name for name in scores if default not in scores
+                or (scores[name] >= scores[default] and held_out[name] >= held_out[default])]
+    return max(eligible, key=lambda name: scores[name] + held_out[name])
 
 
 def rounded_sigmas(sigmas: Iterable[float]) -> list[float]:
@@ -123,7 +140,8 @@ def profile_key(fields: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Profile:
     """A calibration's result: the chosen ``forecaster``/``max_order`` on ``full_steps`` (step indices), for the
-    run described by ``fields`` (``key`` is ``profile_key(fields)``), with every candidate's score (dB)."""
+    run described by ``fields`` (``key`` is ``profile_key(fields)``), with every candidate's score (dB) on the
+    calibration run's noise (``scores``) and on the held-out noise (``held_out``)."""
 
     key: str
     fields: dict
@@ -132,6 +150,7 @@ class Profile:
     max_order: int
     full_steps: tuple[int, ...]
     scores: dict = field(default_factory=dict)
+    held_out: dict = field(default_factory=dict)
     version: int = PROFILE_VERSION
 
     def to_json(self) -> str:
@@ -139,11 +158,12 @@ class Profile:
 
     @classmethod
     def chosen_from(cls, fields: Mapping[str, Any], candidates: Sequence[Candidate],
-                    scores: Mapping[str, float]) -> Profile:
-        """The profile of the best-scored of ``candidates`` (``scores`` by candidate name)."""
-        best = next(c for c in candidates if c.name == best_candidate(scores))
+                    scores: Mapping[str, float], held_out: Mapping[str, float]) -> Profile:
+        """The profile of the candidate ``choose`` picks (``scores``, ``held_out``: dB by candidate name)."""
+        best = next(c for c in candidates if c.name == choose(scores, held_out))
         return cls(profile_key(fields), dict(fields), best.name, best.forecaster, best.max_order, best.full_steps,
-                   {name: round(score, 4) for name, score in scores.items()})
+                   {name: round(score, 4) for name, score in scores.items()},
+                   {name: round(score, 4) for name, score in held_out.items()})
 
 
 def load_profile(text: str, fields: Mapping[str, Any], forecasters: Iterable[str]) -> Profile:

@@ -13,11 +13,14 @@ import torch
 from taylor_core import PREDICTORS, FullStepList, speedup_full_steps
 from taylor_core.calibration import (
     CANDIDATE_PREDICTORS,
+    DEFAULT_CANDIDATE,
     MAX_PSNR,
     Profile,
     ProfileError,
     candidate_plans,
+    choose,
     fingerprint,
+    held_out_noise,
     load_profile,
     profile_key,
     psnr,
@@ -62,12 +65,12 @@ def test_a_full_step_list_is_a_fixed_plan():
 def _profile(**changes) -> Profile:
     candidates = candidate_plans(10, 2.5, 1, (True,) * 10)
     scores = {c.name: float(i) for i, c in enumerate(candidates)}
-    return dataclasses.replace(Profile.chosen_from(FIELDS, candidates, scores), **changes)
+    return dataclasses.replace(Profile.chosen_from(FIELDS, candidates, scores, scores), **changes)
 
 
 def test_the_profile_round_trips_and_keeps_the_best():
     profile = _profile()
-    assert profile.chosen == max(profile.scores, key=profile.scores.get)
+    assert profile.chosen == max(profile.scores, key=profile.scores.get) != DEFAULT_CANDIDATE
     assert load_profile(profile.to_json(), FIELDS, PREDICTORS) == profile
     assert profile.key == profile_key(dict(reversed(FIELDS.items())))  # order of the fields does not matter
 
@@ -113,3 +116,20 @@ def test_psnr_and_fingerprints():
     assert fingerprint(a) == fingerprint(list(reversed(a)))
     assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4) * 2), ("b", torch.zeros(4))])
     assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4, dtype=torch.float16)), ("b", torch.zeros(4))])
+
+
+def test_the_default_is_kept_unless_a_candidate_beats_it_on_both_noises():
+    scores = {DEFAULT_CANDIDATE: 40.0, "foca1/even": 45.0, "newton2/growth": 41.0}
+    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 40.5}) == "newton2/growth"
+    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 45.5}) == "newton2/growth"
+    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 44.0}) == "foca1/even"
+    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 39.0}) == DEFAULT_CANDIDATE
+    assert choose({"a": 1.0, "b": 3.0}, {"a": 2.0, "b": 1.0}) == "b"  # no default among them: the best mean
+
+
+def test_the_held_out_noise_is_fixed_and_like_its_model():
+    like = torch.zeros(2, 4, 8, 8, dtype=torch.float16)
+    noise = held_out_noise(like)
+    assert noise.shape == like.shape and noise.dtype == like.dtype
+    assert torch.equal(noise, held_out_noise(torch.ones_like(like)))
+    assert abs(float(noise.float().std()) - 1.0) < 0.1  # 512 draws: the std's standard error is about 0.03

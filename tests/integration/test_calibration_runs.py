@@ -40,7 +40,7 @@ def files(folder) -> list:
 
 
 def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flux, conds, profiles, caplog):
-    from taylor_core.calibration import psnr
+    from taylor_core.calibration import choose, psnr
 
     reference = sample(host, flux, conds)
     computed: list[int] = []
@@ -48,10 +48,12 @@ def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flu
     with caplog.at_level(logging.INFO):
         first = sample(host, model, conds)
     assert torch.equal(first, reference)
-    assert len(computed) == STEPS + sum(len(set(p)) for p in _trial_plans(STEPS))  # uncached, then each candidate
+    # uncached, then each candidate, on the run's noise and on the held-out one
+    assert len(computed) == 2 * (STEPS + sum(len(set(p)) for p in _trial_plans(STEPS)))
     (path,) = files(profiles)
     profile = json.loads(path.read_text())
-    assert len(profile["scores"]) == 6 and profile["chosen"] == max(profile["scores"], key=profile["scores"].get)
+    assert len(profile["scores"]) == len(profile["held_out"]) == 6
+    assert profile["chosen"] == choose(profile["scores"], profile["held_out"])
     assert len(profile["full_steps"]) == round(STEPS / SPEEDUP)
     computed.clear()
     caplog.clear()
