@@ -92,9 +92,10 @@ def calibration_input() -> io.Combo.Input:
                           optional=True, tooltip="Needs a target_speedup. auto: the first run with this model "
                           "(LoRAs included), sampler, sigmas, steps, budget, window and level samples uncached (its "
                           "image is the unpatched model's), then tries up to 6 plans of the budget (newton order 1 "
-                          "or 2, or foca, on the back-loaded or an even plan), keeps the closest in a profile in "
-                          "ComfyUI's user directory (taylor_forecast/profiles), and later runs with the same "
-                          "settings use it (the log and badge say calibrated): that first run costs up to 7 "
+                          "or 2, or foca, on the back-loaded or an even plan) on its noise and on a fixed second "
+                          "one, keeps the closest of those at least as close as the default plan on both in a "
+                          "profile in ComfyUI's user directory (taylor_forecast/profiles), and later runs with the "
+                          "same settings use it (the log and badge say calibrated): that first run costs up to 14 "
                           "samplings. recalibrate: measure anew. off: the default plan.")
 
 
