@@ -1,15 +1,26 @@
-"""Calibration on held-out seeds: TaylorSeer Apply's ``calibration`` calibrated on one seed, measured on others.
+"""Calibration on held-out seeds: TaylorSeer Apply's ``calibration`` calibrated on one seed of a prompt, measured on
+other seeds of the same prompt (a profile is keyed by the conditioning: another prompt calibrates anew).
 
-For each budget: a calibration run (``recalibrate``) on the first seed writes a profile to a temporary ComfyUI user
-directory; then, on each held-out seed, the default (newton order 1 on the budget plan, growth 0.5, warm-up 1) and
-the calibrated run (``auto``: the profile's predictor and plan) are scored against the uncached run of that seed:
-PSNR in dB of the decoded images (``benchmark.measure``'s measure: the mean squared error over the seeds).
-Prints a Markdown table (docs/adaptive.md, "Calibration").
+``collect``: for each budget and each digit (the demo's prompt), a calibration run (``recalibrate``) on the
+calibration seed writes a profile to a temporary ComfyUI user directory; its every candidate is then sampled with
+``auto`` (the profile's plan, rewritten to that candidate) on each held-out seed of the digit and scored against
+the uncached run of that seed (squared error of the decoded images). One JSON line per budget and digit: the
+calibration's own scores (dB on its noise and on the held-out one) and each candidate's errors on the held-out
+seeds.
+
+``report``: reads those lines and prints, per margin of ``MARGINS`` and model, the worst and the mean gain over the
+default (one gain per budget and digit); then picks ``taylor_core.calibration.choose``'s margin (dB) by
+leave-one-model-out: for each model, the margin with the best mean gain on the other models among those whose
+worst gain there is above ``-LOSS_TOLERANCE_DB``, and that margin's result on the model left out; then, per model,
+sampler and budget, the default against the calibrated run at the pack's ``CHOICE_MARGIN_DB`` (PSNR of the mean
+squared error over every digit and seed).
+Prints Markdown (docs/adaptive.md, "Calibration").
 
 Usage (host Python)::
 
-    nice -n 10 .host/venv/bin/python demo/calibration_check.py --arch wan --sampler euler --steps 30 \\
-        --budgets 2,3,5 --calibrate-seed 0 --seeds 1,2,3 --threads 1
+    nice -n 10 .host/venv/bin/python demo/calibration_check.py collect --arch wan --sampler euler --steps 30 \\
+        --budgets 2,3,5 --digits 0,1,2 --calibrate-seed 0 --seeds 1,2,3 --threads 1 >> records.jsonl
+    .host/venv/bin/python demo/calibration_check.py report records.jsonl
 """
 
 from __future__ import annotations
@@ -18,62 +29,135 @@ import argparse
 import json
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-import comfy_env
-import fidelity
-import torch
-from benchmark import Harness, floats, ints, mse, psnr_of
+from benchmark import floats, ints, psnr_of  # puts the repository (taylor_core) on the path
+
+from taylor_core.calibration import CHOICE_MARGIN_DB, DEFAULT_CANDIDATE, candidate_plans, choose
+
+MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+"""The margins (dB) ``report`` picks from."""
+
+LOSS_TOLERANCE_DB = 0.3
+"""The largest loss (dB) against the default, on any budget and prompt, that a margin may show to be picked."""
 
 
 def apply(model, speedup: float, calibration: str = "off"):
+    import comfy_env
+
     return comfy_env.run_node("TaylorSeerApply", model, target_speedup=speedup, level="output",
                               calibration=calibration)[0]
 
 
-def budget_row(h: Harness, args: argparse.Namespace, speedup: float, references: dict, profiles: Path) -> str:
-    """One table row: the budget, the chosen candidate, and the default's and calibrated PSNR over the seeds."""
-    calibrating = fidelity.Case(args.calibrate_seed, args.calibrate_seed % 10)
-    h.sample(apply(h.model, speedup, "recalibrate"), calibrating, args.steps, args.sampler)
-    newest = max(profiles.glob("*.json"), key=lambda p: p.stat().st_mtime)
-    profile = json.loads(newest.read_text())
-    errors: dict[str, list[float]] = {"default": [], "calibrated": []}
-    for seed in args.seeds:
-        case = fidelity.Case(seed, seed % 10)
-        for name, model in (("default", apply(h.model, speedup)), ("calibrated", apply(h.model, speedup, "auto"))):
-            out = h.sample(model, case, args.steps, args.sampler)[0]
-            errors[name].append(mse(h.images(out), h.images(references[seed])))
-    default, calibrated = (psnr_of(statistics.mean(errors[k])) for k in ("default", "calibrated"))
-    best = profile["scores"][profile["chosen"]]
-    return (f"| x{speedup:g} | {len(profile['full_steps'])} | {profile['chosen']} ({best:.2f}) | {default:.2f} | "
-            f"{calibrated:.2f} | {calibrated - default:+.2f} |")
+def collect_digit(h, args: argparse.Namespace, speedup: float, digit: int, references: dict, profiles: Path) -> dict:
+    """One record: the calibration of ``digit`` on the calibration seed, every candidate on the held-out seeds."""
+    import fidelity
+    from benchmark import mse
+
+    h.sample(apply(h.model, speedup, "recalibrate"), fidelity.Case(args.calibrate_seed, digit), args.steps,
+             args.sampler)
+    path = max(profiles.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    written = len(list(profiles.glob("*.json")))
+    profile = json.loads(path.read_text())
+    errors = {}
+    for candidate in candidate_plans(args.steps, speedup, profile["fields"]["window"][1], [True] * args.steps):
+        path.write_text(json.dumps({**profile, "chosen": candidate.name, "forecaster": candidate.forecaster,
+                                    "max_order": candidate.max_order, "full_steps": list(candidate.full_steps)}))
+        errors[candidate.name] = [
+            mse(h.images(h.sample(apply(h.model, speedup, "auto"), case, args.steps, args.sampler)[0]),
+                h.images(references[case])) for case in (fidelity.Case(seed, digit) for seed in args.seeds)]
+    if len(list(profiles.glob("*.json"))) != written:
+        raise RuntimeError(f"a held-out seed of digit {digit} calibrated anew instead of using the profile")
+    return {"arch": args.arch, "sampler": args.sampler, "steps": args.steps, "budget": speedup, "digit": digit,
+            "scores": profile["scores"], "held_out": profile["held_out"], "errors": errors}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="wan")
-    parser.add_argument("--sampler", default="euler")
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--budgets", type=floats, default=[2.0, 3.0, 5.0])
-    parser.add_argument("--calibrate-seed", type=int, default=0)
-    parser.add_argument("--seeds", type=ints, default=[1, 2, 3])
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+def collect(args: argparse.Namespace) -> None:
+    """Print one JSON line per budget and digit (``collect_digit``)."""
+    import comfy_env
+    import fidelity
+    import torch
+    from benchmark import Harness
+
     comfy_env.boot()
     torch.set_num_threads(args.threads)
     import folder_paths
 
     h = Harness(args.arch)
-    references = {seed: h.sample(h.model, fidelity.Case(seed, seed % 10), args.steps, args.sampler)[0]
-                  for seed in args.seeds}
+    references = {case: h.sample(h.model, case, args.steps, args.sampler)[0]
+                  for case in (fidelity.Case(seed, digit) for digit in args.digits for seed in args.seeds)}
     with tempfile.TemporaryDirectory() as user:
         folder_paths.set_user_directory(user)
-        print(f"{args.arch} {args.sampler} {args.steps} steps; calibrated on seed {args.calibrate_seed}, PSNR (dB) "
-              f"over seeds {args.seeds}\n")
-        print("| budget | full steps | chosen on the calibration seed (its dB there) | default | calibrated | "
-              "difference |\n|---|---|---|---|---|---|")
         for speedup in args.budgets:
-            print(budget_row(h, args, speedup, references, Path(user) / "taylor_forecast" / "profiles"), flush=True)
+            for digit in args.digits:
+                record = collect_digit(h, args, speedup, digit, references,
+                                       Path(user) / "taylor_forecast" / "profiles")
+                print(json.dumps(record), flush=True)
+
+
+def gain(record: dict, margin: float) -> float:
+    """dB of the candidate ``choose`` keeps at ``margin`` over the default, on the record's held-out seeds."""
+    kept = choose(record["scores"], record["held_out"], margin)
+    return psnr_of(statistics.mean(record["errors"][kept])) - psnr_of(
+        statistics.mean(record["errors"][DEFAULT_CANDIDATE]))
+
+
+def best_margin(records: list[dict]) -> float:
+    """The margin of ``MARGINS`` with the best mean gain over ``records`` among those whose worst gain is above
+    ``-LOSS_TOLERANCE_DB``; the largest margin where none is."""
+    safe = [m for m in MARGINS if min(gain(r, m) for r in records) > -LOSS_TOLERANCE_DB] or [max(MARGINS)]
+    return max(safe, key=lambda m: statistics.mean(gain(r, m) for r in records))
+
+
+def pooled(records: list[dict], pick: Callable[[dict], str]) -> float:
+    """PSNR (dB) of the mean squared error of each record's candidate ``pick(record)`` over all its seeds."""
+    return psnr_of(statistics.mean(e for r in records for e in r["errors"][pick(r)]))
+
+
+def report(args: argparse.Namespace) -> None:
+    records = [json.loads(line) for path in args.records for line in Path(path).read_text().splitlines() if line]
+    models = sorted({r["arch"] for r in records})
+    print("| margin (dB) | " + " | ".join(f"{m}: worst, mean gain (dB)" for m in models) + " |\n"
+          + "|---" * (len(models) + 1) + "|")
+    for margin in MARGINS:
+        gains = [[gain(r, margin) for r in records if r["arch"] == m] for m in models]
+        print(f"| {margin:g} | " + " | ".join(f"{min(g):+.2f}, {statistics.mean(g):+.2f}" for g in gains) + " |")
+    print("\n| held-out model | margin picked on the others | worst cell there (dB) | mean gain there (dB) |\n"
+          "|---|---|---|---|")
+    for model in models:
+        margin = best_margin([r for r in records if r["arch"] != model])
+        gains = [gain(r, margin) for r in records if r["arch"] == model]
+        print(f"| {model} | {margin:g} | {min(gains):+.2f} | {statistics.mean(gains):+.2f} |")
+    print(f"\nAt the pack's margin ({CHOICE_MARGIN_DB:g} dB):\n\n| model | sampler, steps | budget | chosen per "
+          "digit | default | calibrated | difference |\n|---|---|---|---|---|---|---|")
+    cells: dict[tuple, list[dict]] = {}
+    for r in records:
+        cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
+    for (arch, sampler, steps, budget), cell in cells.items():
+        default = pooled(cell, lambda r: DEFAULT_CANDIDATE)
+        calibrated = pooled(cell, lambda r: choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB))
+        chosen = ", ".join(choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB) for r in cell)
+        print(f"| {arch} | {sampler} {steps} | x{budget:g} | {chosen} | {default:.2f} | {calibrated:.2f} | "
+              f"{calibrated - default:+.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("collect")
+    run.add_argument("--arch", default="wan")
+    run.add_argument("--sampler", default="euler")
+    run.add_argument("--steps", type=int, default=30)
+    run.add_argument("--budgets", type=floats, default=[2.0, 3.0, 5.0])
+    run.add_argument("--digits", type=ints, default=[0, 1, 2])
+    run.add_argument("--calibrate-seed", type=int, default=0)
+    run.add_argument("--seeds", type=ints, default=[1, 2, 3])
+    run.add_argument("--threads", type=int, default=1)
+    read = commands.add_parser("report")
+    read.add_argument("records", nargs="+")
+    args = parser.parse_args()
+    (collect if args.command == "collect" else report)(args)
 
 
 if __name__ == "__main__":

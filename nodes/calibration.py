@@ -73,10 +73,27 @@ def patches_fingerprint(model_patcher: Any) -> str:
                        for key, patches in getattr(model_patcher, "patches", {}).items())
 
 
-def key_fields(config: ForecastConfig, level: str, model_patcher: Any, sampler: Any,
-               sigmas: list[float]) -> dict[str, Any]:
-    """The plain values a profile is keyed by (``taylor_core.calibration.profile_key``)."""
-    return {"model": model_fingerprint(model_patcher), "patches": patches_fingerprint(model_patcher),
+def conditioning_fingerprint(guider: Any) -> str:
+    """sha256 over the guider's conditioning as the graph set it (``original_conds``, else ``conds``: positive,
+    negative and any other key), every tensor by all its bytes (the prompt's embedding, pooled output, masks,
+    reference latents); objects such as a ControlNet count by their type."""
+    conds = getattr(guider, "original_conds", None) or guider.conds
+    return fingerprint(((str(name), value) for name, value in conds.items()), whole=True)
+
+
+def guidance(guider: Any) -> list:
+    """The guider's class and its numeric settings (CFGGuider's ``cfg``, a dual guider's ``cfg1``/``cfg2``)."""
+    return [type(guider).__name__, {name: value for name, value in sorted(vars(guider).items())
+                                    if isinstance(value, (int, float)) and not isinstance(value, bool)}]
+
+
+def key_fields(config: ForecastConfig, level: str, guider: Any, sampler: Any, sigmas: list[float],
+               latent_shape: list[int]) -> dict[str, Any]:
+    """The plain values a profile is keyed by (``taylor_core.calibration.profile_key``); ``latent_shape``: the
+    noise's shape without its batch dimension."""
+    return {"model": model_fingerprint(guider.model_patcher), "patches": patches_fingerprint(guider.model_patcher),
+            "conditioning": conditioning_fingerprint(guider), "guidance": guidance(guider),
+            "latent": list(latent_shape),
             "sampler": sampler_name(sampler), "sigmas": rounded_sigmas(sigmas), "steps": len(sigmas) - 1,
             "target_speedup": config.target_speedup, "level": level, "clock": config.clock,
             "window": [config.warmup_steps, config.tail_steps, config.start_percent, config.end_percent]}
@@ -150,7 +167,7 @@ def calibrate(config: ForecastConfig, fields: dict[str, Any], in_window: tuple[b
 
 
 def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sampler: Any, sigmas: list[float],
-                         sample: Sample) -> tuple[ForecastConfig, torch.Tensor | None]:
+                         latent_shape: list[int], sample: Sample) -> tuple[ForecastConfig, torch.Tensor | None]:
     """(the run's config, its output when the calibration sampled it): a valid profile's plan, or a calibration
     (``sample(None, False)``, the run without forecasting, is returned as the run's output), or the default
     plan."""
@@ -160,7 +177,7 @@ def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sample
                        LOG_PREFIX)
         return config, None
     try:
-        fields = key_fields(config, level, guider.model_patcher, sampler, sigmas)
+        fields = key_fields(config, level, guider, sampler, sigmas, latent_shape)
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
         in_window = window_flags(sigmas, float(model_sampling.percent_to_sigma(config.start_percent)),
                                  float(model_sampling.percent_to_sigma(config.end_percent)))

@@ -48,13 +48,15 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
         return executor(*args, **kwargs)
     scope = CURRENT_NODE.set(config.node_id)  # the run's log lines name its node
     try:
-        if config.calibration != "off" and not isinstance(args[0] if args else kwargs.get("noise"), torch.Tensor):
+        noise = args[0] if args else kwargs.get("noise")
+        if config.calibration != "off" and not isinstance(noise, torch.Tensor):
             logger.warning("%s calibration: this ComfyUI's sampler gives no noise tensor: the default plan is used",
                            LOG_PREFIX)
         elif config.calibration != "off":
             sampler, sigmas = (args[2], args[3]) if len(args) > 3 else (kwargs["sampler"], kwargs["sigmas"])
             trial = functools.partial(_calibration_sample, level, executor, args, kwargs)
-            config, output = run_with_calibration(config, level, guider, sampler, _sigma_list(sigmas), trial)
+            config, output = run_with_calibration(config, level, guider, sampler, _sigma_list(sigmas),
+                                                  list(noise.shape[1:]), trial)
             if output is not None:
                 return output
         return _sample(config, level, executor, args, kwargs)

@@ -5,7 +5,8 @@ A calibration samples the user's run once uncached, then once per candidate (a p
 exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps), scores each output against the uncached one
 (PSNR, dB), does the same on a held-out noise (``held_out_noise``), and keeps the candidate ``choose`` picks as a
 profile: a small JSON document keyed by a sha256 over plain values (the model's
-fingerprint, its patches, the sampler, the sigmas, the budget, the window, the level). Units: steps are
+fingerprint, its patches, the conditioning's fingerprint, the latent's shape, the sampler, the sigmas, the budget,
+the window, the level). Units: steps are
 sampling-step indices ``0..n-1``; sigmas are the sampler's noise levels.
 """
 
@@ -22,7 +23,7 @@ import torch
 
 from .schedule import SpeedupSchedule, speedup_full_steps
 
-PROFILE_VERSION = 2
+PROFILE_VERSION = 3
 CALIBRATION_MODES = ("off", "auto", "recalibrate")
 CANDIDATE_PREDICTORS = (("newton", 1), ("newton", 2), ("foca", 1))
 """(forecaster, max_order) of every candidate; each runs on every plan of ``CANDIDATE_GROWTHS``."""
@@ -31,6 +32,9 @@ CANDIDATE_GROWTHS = (("growth", 0.5), ("even", 1.0))
 CANDIDATE_WARMUP = 1
 DEFAULT_CANDIDATE = "newton1/growth"
 """The candidate that is the node's default plan: a calibration keeps it unless another beats it on both noises."""
+CHOICE_MARGIN_DB = 1.0
+"""How far (dB) a candidate must beat ``DEFAULT_CANDIDATE`` on both noises to replace it (picked by
+leave-one-model-out: ``demo/calibration_check.py report``, docs/adaptive.md)."""
 HELD_OUT_SEED = 20260805
 """The seed of the held-out noise every calibration also scores its candidates on."""
 MAX_PSNR = 300.0
@@ -87,13 +91,13 @@ def held_out_noise(like: torch.Tensor) -> torch.Tensor:
     return torch.randn(like.shape, generator=generator, dtype=torch.float32).to(device=like.device, dtype=like.dtype)
 
 
-def choose(scores: Mapping[str, float], held_out: Mapping[str, float]) -> str:
-    """The candidate a calibration keeps: of those at or above ``DEFAULT_CANDIDATE`` on both the run's noise
-    (``scores``, dB) and the held-out one (``held_out``, the same names), the best mean of the two; all of them
-    where the default is not a candidate. Ties: the first."""
+def choose(scores: Mapping[str, float], held_out: Mapping[str, float], margin: float = CHOICE_MARGIN_DB) -> str:
+    """The candidate a calibration keeps: of those at least ``margin`` dB above ``DEFAULT_CANDIDATE`` on both the
+    run's noise (``scores``, dB) and the held-out one (``held_out``, the same names), the best mean of the two; the
+    default when none is; all of them where the default is not a candidate. Ties: the first."""
     default = DEFAULT_CANDIDATE
-    eligible = [name for name in scores if default not in scores
-                or (scores[name] >= scores[default] and held_out[name] >= held_out[default])]
+    eligible = [name for name in scores if default not in scores or name == default
+                or (scores[name] >= scores[default] + margin and held_out[name] >= held_out[default] + margin)]
     return max(eligible, key=lambda name: scores[name] + held_out[name])
 
 
@@ -102,32 +106,38 @@ def rounded_sigmas(sigmas: Iterable[float]) -> list[float]:
     return [float(f"{float(s):.{SIGMA_DIGITS}g}") for s in sigmas]
 
 
-def tensor_fingerprint(tensor: torch.Tensor) -> list:
-    """Shape, dtype and ``VALUES_PER_TENSOR`` evenly strided values (as float strings) of ``tensor``."""
+def tensor_fingerprint(tensor: torch.Tensor, whole: bool = False) -> list:
+    """Shape, dtype and ``VALUES_PER_TENSOR`` evenly strided values (as float strings) of ``tensor``; with
+    ``whole``, the sha256 of all its bytes in place of those values (for small tensors such as a prompt's
+    embedding, where two prompts can share the strided values)."""
     flat = tensor.detach().reshape(-1)
-    values = []
+    values: list | str = []
     if flat.numel() and flat.device.type != "meta":
-        index = torch.linspace(0, flat.numel() - 1, min(VALUES_PER_TENSOR, flat.numel())).long().to(flat.device)
-        values = [float(v).hex() for v in flat[index].float().cpu().tolist()]
+        if whole:
+            values = hashlib.sha256(flat.cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+        else:
+            index = torch.linspace(0, flat.numel() - 1, min(VALUES_PER_TENSOR, flat.numel())).long().to(flat.device)
+            values = [float(v).hex() for v in flat[index].float().cpu().tolist()]
     return [list(tensor.shape), str(tensor.dtype), values]
 
 
-def fingerprint(named: Iterable[tuple[str, Any]]) -> str:
-    """sha256 over ``(name, item)`` pairs, sorted by name; each item a tensor (``tensor_fingerprint``) or a plain
-    JSON value (nested lists of tensors and plain values too)."""
+def fingerprint(named: Iterable[tuple[str, Any]], whole: bool = False) -> str:
+    """sha256 over ``(name, item)`` pairs, sorted by name; each item a tensor (``tensor_fingerprint``, ``whole``
+    or strided) or a plain JSON value (nested lists and dicts of tensors and plain values too; any other object
+    counts by its type's name)."""
     digest = hashlib.sha256()
     for name, item in sorted(named, key=lambda pair: pair[0]):
-        digest.update(json.dumps([name, _plain(item)], sort_keys=True).encode())
+        digest.update(json.dumps([name, _plain(item, whole)], sort_keys=True).encode())
     return digest.hexdigest()
 
 
-def _plain(item: Any) -> Any:
+def _plain(item: Any, whole: bool) -> Any:
     if isinstance(item, torch.Tensor):
-        return tensor_fingerprint(item)
+        return tensor_fingerprint(item, whole)
     if isinstance(item, (list, tuple)):
-        return [_plain(x) for x in item]
+        return [_plain(x, whole) for x in item]
     if isinstance(item, dict):
-        return {str(k): _plain(v) for k, v in item.items()}
+        return {str(k): _plain(v, whole) for k, v in item.items()}
     return item if isinstance(item, (str, int, float, bool, type(None))) else type(item).__name__
 
 

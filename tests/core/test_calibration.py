@@ -26,7 +26,8 @@ from taylor_core.calibration import (
     psnr,
 )
 
-FIELDS = {"model": "m", "patches": "p", "sampler": "sample_euler", "sigmas": [1.0, 0.5, 0.0], "steps": 10,
+FIELDS = {"model": "m", "patches": "p", "conditioning": "c", "guidance": ["CFGGuider", {"cfg": 4.0}],
+          "latent": [16, 16, 16], "sampler": "sample_euler", "sigmas": [1.0, 0.5, 0.0], "steps": 10,
           "target_speedup": 2.5, "level": "output", "clock": "step", "window": [1, 1, 0.0, 1.0]}
 
 
@@ -86,7 +87,9 @@ def test_a_corrupt_profile_is_refused(text, reason):
 
 
 @pytest.mark.parametrize("change", [{"steps": 12}, {"sampler": "sample_heun"}, {"model": "other"},
-                                    {"patches": "lora"}, {"target_speedup": 3.0}, {"sigmas": [1.0, 0.4, 0.0]}])
+                                    {"patches": "lora"}, {"target_speedup": 3.0}, {"sigmas": [1.0, 0.4, 0.0]},
+                                    {"conditioning": "another prompt"}, {"latent": [16, 24, 24]},
+                                    {"guidance": ["CFGGuider", {"cfg": 3.5}]}])
 def test_a_profile_for_another_run_is_refused(change):
     with pytest.raises(ProfileError, match="another model"):
         load_profile(_profile().to_json(), {**FIELDS, **change}, PREDICTORS)
@@ -116,15 +119,32 @@ def test_psnr_and_fingerprints():
     assert fingerprint(a) == fingerprint(list(reversed(a)))
     assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4) * 2), ("b", torch.zeros(4))])
     assert fingerprint(a) != fingerprint([("w", torch.ones(3, 4, dtype=torch.float16)), ("b", torch.zeros(4))])
+    prompt = torch.zeros(1, 6, 32)
+    other = prompt.clone()
+    other[0, 1, 5] = 1.0  # off the 4 strided values: only the whole digest sees it
+    assert fingerprint([("c", prompt)]) == fingerprint([("c", other)])
+    assert fingerprint([("c", prompt)], whole=True) != fingerprint([("c", other)], whole=True)
+    assert fingerprint([("c", {"t": prompt, "id": object()})], whole=True) == \
+        fingerprint([("c", {"t": prompt.clone(), "id": object()})], whole=True)  # objects count by their type
+
+
+def test_a_margin_keeps_the_default_against_a_candidate_that_beats_it_by_less():
+    scores, held_out = {DEFAULT_CANDIDATE: 40.0, "a": 41.2, "b": 43.0}, {DEFAULT_CANDIDATE: 40.0, "a": 41.5, "b": 40.9}
+    assert choose(scores, held_out, margin=0.0) == "b"
+    assert choose(scores, held_out, margin=1.0) == "a"
+    assert choose(scores, held_out, margin=1.3) == DEFAULT_CANDIDATE
 
 
 def test_the_default_is_kept_unless_a_candidate_beats_it_on_both_noises():
+    def pick(held_out: dict) -> str:
+        return choose(scores, held_out, margin=0.0)
+
     scores = {DEFAULT_CANDIDATE: 40.0, "foca1/even": 45.0, "newton2/growth": 41.0}
-    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 40.5}) == "newton2/growth"
-    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 45.5}) == "newton2/growth"
-    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 44.0}) == "foca1/even"
-    assert choose(scores, {DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 39.0}) == DEFAULT_CANDIDATE
-    assert choose({"a": 1.0, "b": 3.0}, {"a": 2.0, "b": 1.0}) == "b"  # no default among them: the best mean
+    assert pick({DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 40.5}) == "newton2/growth"
+    assert pick({DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 45.5}) == "newton2/growth"
+    assert pick({DEFAULT_CANDIDATE: 40.0, "foca1/even": 41.0, "newton2/growth": 44.0}) == "foca1/even"
+    assert pick({DEFAULT_CANDIDATE: 40.0, "foca1/even": 39.0, "newton2/growth": 39.0}) == DEFAULT_CANDIDATE
+    assert choose({"a": 1.0, "b": 3.0}, {"a": 2.0, "b": 1.0}, margin=0.0) == "b"  # no default among them: the best mean
 
 
 def test_the_held_out_noise_is_fixed_and_like_its_model():

@@ -1,8 +1,8 @@
 """Calibration profiles (TaylorSeer Apply's ``calibration``) through ComfyUI's real KSampler on the tiny Flux, with a
 temporary ComfyUI user directory: the first ``auto`` run is the unpatched model's, bit for bit, and writes a
-profile; the next run samples on the profile's plan (real calls of the last block counted); profiles of another
-run, corrupt or mismatched ones are not used (one log line each); a weight patch changes the key; an interrupted
-calibration writes nothing."""
+profile; the next run samples on the profile's plan (real calls of the last block counted); a profile belongs to its
+prompt, latent size and cfg, not to its seed or batch; profiles of another run, corrupt or mismatched ones are not
+used (one log line each); a weight patch changes the key; an interrupted calibration writes nothing."""
 
 from __future__ import annotations
 
@@ -71,6 +71,32 @@ def _trial_plans(steps: int) -> list[tuple[int, ...]]:
     from taylor_core.calibration import candidate_plans
 
     return [c.full_steps for c in candidate_plans(steps, SPEEDUP, 1, (True,) * steps)]
+
+
+def test_a_profile_belongs_to_its_prompt_latent_size_and_cfg_not_to_its_seed(host, flux, conds, profiles, caplog):
+    sample(host, calibrated(host, flux), conds, steps=6)
+    (path,) = files(profiles)
+    full_steps = json.loads(path.read_text())["full_steps"]
+    rebuilt = (host.flux_cond(1), host.flux_cond(2))  # the same prompts, new tensors
+    for same_prompt in ({"seed": 9}, {"latent": host.empty_latent(batch=2)}, {"conds": rebuilt}):
+        computed: list[int] = []
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            host.ksample(calibrated(host, witnessed(flux, computed)), *same_prompt.get("conds", conds),
+                         same_prompt.get("latent", host.empty_latent()), steps=6, cfg=2.0,
+                         seed=same_prompt.get("seed", 3))
+        assert "calibration: profile" in caplog.text and "sampling this run uncached" not in caplog.text
+        assert sorted(set(computed)) == full_steps and files(profiles) == [path]
+    others = [((host.flux_cond(7), conds[1]), host.empty_latent(), 2.0),  # another prompt
+              ((conds[0], host.flux_cond(8)), host.empty_latent(), 2.0),  # another negative prompt
+              (conds, host.empty_latent(size=24), 2.0),  # another latent size
+              (conds, host.empty_latent(), 3.0)]  # another cfg
+    for count, (other_conds, latent, cfg) in enumerate(others, start=2):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            out = host.ksample(calibrated(host, flux), *other_conds, latent, steps=6, cfg=cfg, seed=3)
+        assert "sampling this run uncached" in caplog.text and len(files(profiles)) == count
+        assert torch.equal(out, host.ksample(flux, *other_conds, latent, steps=6, cfg=cfg, seed=3))
 
 
 def test_profiles_of_another_run_corrupt_or_mismatched_are_not_used(host, flux, conds, profiles, caplog):
