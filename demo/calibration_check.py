@@ -12,8 +12,9 @@ seeds.
 default (one gain per budget and digit); then picks ``taylor_core.calibration.choose``'s margin (dB) by
 leave-one-model-out: for each model, the margin with the best mean gain on the other models among those whose
 worst gain there is above ``-LOSS_TOLERANCE_DB``, and that margin's result on the model left out; then, per model,
-sampler and budget, the default against the calibrated run at the pack's ``CHOICE_MARGIN_DB`` (PSNR of the mean
-squared error over every digit and seed).
+sampler and budget, the default against the calibrated run at the pack's ``CHOICE_MARGIN_DB`` and against the best
+candidate held fixed over the cell's digits, picked in hindsight (PSNR of the mean squared error over every digit
+and seed).
 Prints Markdown (docs/adaptive.md, "Calibration").
 
 Usage (host Python)::
@@ -130,7 +131,8 @@ def report(args: argparse.Namespace) -> None:
         gains = [gain(r, margin) for r in records if r["arch"] == model]
         print(f"| {model} | {margin:g} | {min(gains):+.2f} | {statistics.mean(gains):+.2f} |")
     print(f"\nAt the pack's margin ({CHOICE_MARGIN_DB:g} dB):\n\n| model | sampler, steps | budget | chosen per "
-          "digit | default | calibrated | difference |\n|---|---|---|---|---|---|---|")
+          "digit | default | calibrated | difference | best fixed candidate | calibrated - best |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[dict]] = {}
     for r in records:
         cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
@@ -138,8 +140,11 @@ def report(args: argparse.Namespace) -> None:
         default = pooled(cell, lambda r: DEFAULT_CANDIDATE)
         calibrated = pooled(cell, lambda r: choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB))
         chosen = ", ".join(choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB) for r in cell)
+        fixed = {name: pooled(cell, lambda r, name=name: name)
+                 for name in set.intersection(*(set(r["errors"]) for r in cell))}
+        best = max(sorted(fixed), key=fixed.__getitem__)
         print(f"| {arch} | {sampler} {steps} | x{budget:g} | {chosen} | {default:.2f} | {calibrated:.2f} | "
-              f"{calibrated - default:+.2f} |")
+              f"{calibrated - default:+.2f} | {best} ({fixed[best]:.2f}) | {calibrated - fixed[best]:+.2f} |")
 
 
 def main() -> None:
