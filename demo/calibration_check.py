@@ -2,19 +2,19 @@
 other seeds of the same prompt (a profile is keyed by the conditioning: another prompt calibrates anew).
 
 ``collect``: for each budget and each digit (the demo's prompt), a calibration run (``recalibrate``) on the
-calibration seed writes a profile to a temporary ComfyUI user directory; its every candidate is then sampled with
-``auto`` (the profile's plan, rewritten to that candidate) on each held-out seed of the digit and scored against
-the uncached run of that seed (squared error of the decoded images). One JSON line per budget and digit: the
-calibration's own scores (dB on its noise and on the held-out one) and each candidate's errors on the held-out
-seeds.
+calibration seed writes a profile to a temporary ComfyUI user directory; its every candidate (the profile's
+``plans``: the fixed ones and the fitted one) is then sampled with ``auto`` (the profile rewritten to that
+candidate) on each held-out seed of the digit and scored against the uncached run of that seed (squared error of
+the decoded images). One JSON line per budget and digit: the calibration's own scores (dB on its noise and on the
+held-out one) and each candidate's errors on the held-out seeds.
 
 ``report``: reads those lines and prints, per margin of ``MARGINS`` and model, the worst and the mean gain over the
 default (one gain per budget and digit); then picks ``taylor_core.calibration.choose``'s margin (dB) by
 leave-one-model-out: for each model, the margin with the best mean gain on the other models among those whose
 worst gain there is above ``-LOSS_TOLERANCE_DB``, and that margin's result on the model left out; then, per model,
-sampler and budget, the default against the calibrated run at the pack's ``CHOICE_MARGIN_DB`` and against the best
-candidate held fixed over the cell's digits, picked in hindsight (PSNR of the mean squared error over every digit
-and seed).
+sampler and budget, the default, the fitted plan alone (the default where a calibration had no new one), the
+calibrated run at the pack's ``CHOICE_MARGIN_DB``, and the best fixed candidate over the cell's digits, picked in
+hindsight (PSNR of the mean squared error over every digit and seed).
 Prints Markdown (docs/adaptive.md, "Calibration").
 
 Usage (host Python)::
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from benchmark import floats, ints, psnr_of  # puts the repository (taylor_core) on the path
 
-from taylor_core.calibration import CHOICE_MARGIN_DB, DEFAULT_CANDIDATE, candidate_plans, choose
+from taylor_core.calibration import CHOICE_MARGIN_DB, DEFAULT_CANDIDATE, FITTED_CANDIDATE, choose
 
 MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 """The margins (dB) ``report`` picks from."""
@@ -62,10 +63,11 @@ def collect_digit(h, args: argparse.Namespace, speedup: float, digit: int, refer
     written = len(list(profiles.glob("*.json")))
     profile = json.loads(path.read_text())
     errors = {}
-    for candidate in candidate_plans(args.steps, speedup, profile["fields"]["window"][1], [True] * args.steps):
-        path.write_text(json.dumps({**profile, "chosen": candidate.name, "forecaster": candidate.forecaster,
-                                    "max_order": candidate.max_order, "full_steps": list(candidate.full_steps)}))
-        errors[candidate.name] = [
+    for name, plan in profile["plans"].items():
+        forecaster, order = re.fullmatch(r"([a-z]+)(\d+)/\w+", name).groups()  # candidate names: newton1/even
+        path.write_text(json.dumps({**profile, "chosen": name, "forecaster": forecaster,
+                                    "max_order": int(order), "full_steps": plan}))
+        errors[name] = [
             mse(h.images(h.sample(apply(h.model, speedup, "auto"), case, args.steps, args.sampler)[0]),
                 h.images(references[case])) for case in (fidelity.Case(seed, digit) for seed in args.seeds)]
     if len(list(profiles.glob("*.json"))) != written:
@@ -131,20 +133,22 @@ def report(args: argparse.Namespace) -> None:
         gains = [gain(r, margin) for r in records if r["arch"] == model]
         print(f"| {model} | {margin:g} | {min(gains):+.2f} | {statistics.mean(gains):+.2f} |")
     print(f"\nAt the pack's margin ({CHOICE_MARGIN_DB:g} dB):\n\n| model | sampler, steps | budget | chosen per "
-          "digit | default | calibrated | difference | best fixed candidate | calibrated - best |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+          "digit | default | fitted plan alone | calibrated | difference | best fixed candidate | calibrated - best |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[dict]] = {}
     for r in records:
         cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
-    for (arch, sampler, steps, budget), cell in cells.items():
+    for (arch, sampler, steps, budget), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3])):
         default = pooled(cell, lambda r: DEFAULT_CANDIDATE)
         calibrated = pooled(cell, lambda r: choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB))
         chosen = ", ".join(choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB) for r in cell)
+        fitted = pooled(cell, lambda r: FITTED_CANDIDATE if FITTED_CANDIDATE in r["errors"] else DEFAULT_CANDIDATE)
         fixed = {name: pooled(cell, lambda r, name=name: name)
-                 for name in set.intersection(*(set(r["errors"]) for r in cell))}
+                 for name in set.intersection(*(set(r["errors"]) for r in cell)) - {FITTED_CANDIDATE}}
         best = max(sorted(fixed), key=fixed.__getitem__)
-        print(f"| {arch} | {sampler} {steps} | x{budget:g} | {chosen} | {default:.2f} | {calibrated:.2f} | "
-              f"{calibrated - default:+.2f} | {best} ({fixed[best]:.2f}) | {calibrated - fixed[best]:+.2f} |")
+        print(f"| {arch} | {sampler} {steps} | x{budget:g} | {chosen} | {default:.2f} | {fitted:.2f} | "
+              f"{calibrated:.2f} | {calibrated - default:+.2f} | {best} ({fixed[best]:.2f}) | "
+              f"{calibrated - fixed[best]:+.2f} |")
 
 
 def main() -> None:

@@ -3,11 +3,13 @@
 
 In the OUTER_SAMPLE wrapper, before the run: ``auto`` with a valid profile for this run's key plans the run from
 it (``ForecastConfig.full_steps``: a fixed plan through the step controller's ``PlannedSteps``); ``auto`` without
-one, or ``recalibrate``, samples the run uncached (the result the user gets), then once per candidate plan, and
-writes the best as ``<user directory>/taylor_forecast/profiles/<key>.json`` (atomically, after every run
-finished: an interrupted calibration writes nothing). A profile that does not load is ignored with one log line
-and the run keeps the default plan.
-"""
+one, or ``recalibrate``, samples the run uncached (the result the user gets), recording its trajectory
+(``nodes/trajectory.py``); samples it again uncached with one step's output perturbed, at ``PROBES`` steps, to
+measure how far a forecast error there carries to the result; fits a plan to both
+(``taylor_core.calibration.fitted_candidate``); then samples once per candidate plan, and writes the best as
+``<user directory>/taylor_forecast/profiles/<key>.json`` (atomically, after every run finished: an interrupted
+calibration writes nothing). A profile that does not load is ignored with one log line and the run keeps the
+default plan."""
 
 from __future__ import annotations
 
@@ -23,23 +25,35 @@ import torch
 from ..taylor_core import PREDICTORS
 from ..taylor_core.calibration import (
     CANDIDATE_WARMUP,
+    Candidate,
     Profile,
     ProfileError,
     candidate_plans,
     fingerprint,
+    fitted_candidate,
     load_profile,
     profile_key,
     psnr,
     rounded_sigmas,
+    with_candidate,
 )
-from ..taylor_core.schedule import window_flags
+from ..taylor_core.clock import time_coordinate
+from ..taylor_core.placement import probe_steps
+from ..taylor_core.schedule import forced_full, speedup_full_steps, window_flags
 from .config import ForecastConfig
 from .logs import LOG_PREFIX, logger
+from .trajectory import Perturbation, TrajectoryRecorder
 
 PROFILE_FOLDER = ("taylor_forecast", "profiles")
-Sample = Callable[[ForecastConfig | None, bool], torch.Tensor]
+PROBES = 4
+"""Steps at which a calibration measures how a forecast error propagates (one uncached run each)."""
+PERTURBATION_SIZE = 0.01
+"""The perturbation's rms, relative to the perturbed step's recorded output rms."""
+PostCfg = Callable[[dict], torch.Tensor]
+Sample = Callable[[ForecastConfig | None, bool, PostCfg | None], torch.Tensor]
 """One sampling run of the guider: (``config``'s forecasting, no log, no report; None: uncached, ``held_out``: on
-``taylor_core.calibration.held_out_noise`` instead of the run's noise) -> its output latent."""
+``taylor_core.calibration.held_out_noise`` instead of the run's noise, a post-CFG function for the run or None)
+-> its output latent."""
 
 
 def profile_dir() -> Path | None:
@@ -147,12 +161,40 @@ def calibrated_config(config: ForecastConfig, profile: Profile) -> ForecastConfi
                                full_steps=tuple(profile.full_steps))
 
 
+def rms(tensor: torch.Tensor) -> float:
+    return float(tensor.detach().float().pow(2).mean().sqrt())
+
+
+def fitted(config: ForecastConfig, steps: int, in_window: tuple[bool, ...], sigmas: list[float],
+           recorder: TrajectoryRecorder, uncached: torch.Tensor, sample: Sample) -> Candidate | None:
+    """The plan fitted to the recorded run, after ``PROBES`` perturbed uncached runs measured the propagation
+    gains (final change over ``|sigma step| x`` the perturbation's rms); None when the record is incomplete or the
+    forced steps take the whole budget."""
+    if not recorder.complete:
+        logger.info("%s calibration: the run's trajectory was not recorded at every step: no fitted plan", LOG_PREFIX)
+        return None
+    forced = forced_full(steps, CANDIDATE_WARMUP, config.tail_steps, in_window)
+    budget = speedup_full_steps(steps, config.target_speedup)
+    if sum(forced) >= budget:
+        return None
+    sizes = [sigmas[i + 1] - sigmas[i] for i in range(steps)]
+    gains = {}
+    for step in probe_steps(forced, PROBES):
+        scale = PERTURBATION_SIZE * recorder.rms[step]
+        if scale > 0 and sizes[step] != 0:
+            moved = sample(None, False, Perturbation(sigmas, step, scale))
+            gains[step] = rms(moved - uncached) / (scale * abs(sizes[step]))
+    times = [time_coordinate(config.clock, s, sigmas) for s in sigmas[:-1]]
+    return fitted_candidate([recorder.features[i] for i in range(steps)], times, sizes, gains, forced, budget)
+
+
 def calibrate(config: ForecastConfig, fields: dict[str, Any], in_window: tuple[bool, ...], uncached: torch.Tensor,
-              sample: Sample) -> Profile | None:
-    """Sample every candidate plan on the run's noise (scored against ``uncached``) and on the held-out noise
-    (against that noise's uncached run) and return the chosen one as a profile; None (logged) when the budget
-    leaves no plan to choose."""
-    candidates = candidate_plans(fields["steps"], config.target_speedup, config.tail_steps, in_window)
+              sample: Sample, extra: Candidate | None = None) -> Profile | None:
+    """Sample every candidate plan (``extra`` too, when its plan is new) on the run's noise (scored against
+    ``uncached``) and on the held-out noise (against that noise's uncached run) and return the chosen one as a
+    profile; None (logged) when the budget leaves no plan to choose."""
+    candidates = with_candidate(candidate_plans(fields["steps"], config.target_speedup, config.tail_steps,
+                                                in_window), extra)
     if not candidates:
         logger.warning("%s calibration: target_speedup %g leaves no free full step of %d steps to place: nothing "
                        "to calibrate", LOG_PREFIX, config.target_speedup, fields["steps"])
@@ -160,9 +202,9 @@ def calibrate(config: ForecastConfig, fields: dict[str, Any], in_window: tuple[b
     trials = {candidate.name: dataclasses.replace(config, calibration="off", forecaster=candidate.forecaster,
                                                   max_order=candidate.max_order, warmup_steps=CANDIDATE_WARMUP,
                                                   full_steps=candidate.full_steps) for candidate in candidates}
-    scores = {name: psnr(sample(trial, False), uncached) for name, trial in trials.items()}
-    held_out_uncached = sample(None, True)
-    held_out = {name: psnr(sample(trial, True), held_out_uncached) for name, trial in trials.items()}
+    scores = {name: psnr(sample(trial, False, None), uncached) for name, trial in trials.items()}
+    held_out_uncached = sample(None, True, None)
+    held_out = {name: psnr(sample(trial, True, None), held_out_uncached) for name, trial in trials.items()}
     return Profile.chosen_from(fields, candidates, scores, held_out)
 
 
@@ -193,8 +235,13 @@ def run_with_calibration(config: ForecastConfig, level: str, guider: Any, sample
                         profile.chosen, profile.scores.get(profile.chosen, float("nan")))
         return (calibrated_config(config, profile) if profile is not None else config), None
     logger.info("%s calibration: sampling this run uncached, then each candidate plan", LOG_PREFIX)
-    output = sample(None, False)
-    profile = calibrate(config, fields, in_window, output, sample)
+    recorder = TrajectoryRecorder(sigmas)
+    output = sample(None, False, recorder)
+    try:
+        extra = fitted(config, fields["steps"], in_window, sigmas, recorder, output, sample)
+    finally:
+        recorder.clear()
+    profile = calibrate(config, fields, in_window, output, sample, extra)
     if profile is not None and _saved(path, profile):
         logger.info("%s calibration: %s chosen (dB on this noise / the held-out one: %s); profile written to %s",
                     LOG_PREFIX, profile.chosen, ", ".join(f"{name} {score:.2f}/{profile.held_out[name]:.2f}"

@@ -13,6 +13,7 @@ from comfy_api.latest import io
 from ..taylor_core import MAX_TARGET_SPEEDUP, PREDICTORS
 from ..taylor_core.calibration import CALIBRATION_MODES, CHOICE_MARGIN_DB
 from ..taylor_core.pacing import DEFAULT_SLACK
+from .calibration import PROBES
 from .config import (
     AUTO_WARMUP,
     BUDGET_WARMUP,
@@ -91,14 +92,17 @@ def calibration_input() -> io.Combo.Input:
     return io.Combo.Input("calibration", options=list(CALIBRATION_MODES), default=DEFAULTS.calibration,
                           optional=True, tooltip="Needs a target_speedup. auto: the first run with this model "
                           "(LoRAs included), prompt (conditioning), cfg, latent size, sampler, sigmas, steps, budget, "
-                          "window and level samples uncached (its image is the unpatched model's), then tries up to "
-                          "6 plans of the budget (newton order 1 or 2, or foca, on the back-loaded or an even plan) "
-                          "on its noise and on a fixed second one, keeps the closest of those at least "
+                          "window and level samples uncached (its image is the unpatched model's), measures how far "
+                          f"an error at {PROBES} steps carries to the image ({PROBES} more uncached samplings), then "
+                          "tries up to 7 "
+                          "plans of the budget (newton order 1 or 2, or foca, on the back-loaded or an even plan, and "
+                          "newton 1 on a plan fitted to this run by dynamic programming) on its noise and on a fixed "
+                          "second one, keeps the closest of those at least "
                           f"{CHOICE_MARGIN_DB:g} dB closer than the default plan on both (else the default) in a "
                           "profile in ComfyUI's user directory (taylor_forecast/profiles), and later runs with the "
                           "same settings (any seed or batch size) use it (the log and badge say calibrated): that "
-                          "first run costs up to 14 samplings; another prompt calibrates anew. recalibrate: measure "
-                          "anew. off: the default plan.")
+                          f"first run costs up to {2 + PROBES + 14} samplings; another prompt calibrates anew. "
+                          "recalibrate: measure anew. off: the default plan.")
 
 
 def target_speedup_input(gate: bool = False) -> io.Float.Input:

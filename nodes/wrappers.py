@@ -13,6 +13,7 @@ time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -65,34 +66,49 @@ def outer_sample_wrapper(config: ForecastConfig, level: str, executor, *args, **
 
 
 def _calibration_sample(level: str, executor, args: tuple, kwargs: dict, config: ForecastConfig | None,
-                        held_out: bool):
-    """One run of a calibration (``nodes.calibration.Sample``): uncached when ``config`` is None, quiet otherwise;
-    on ``held_out_noise`` in place of the run's noise (``args[0]`` or ``kwargs["noise"]``) when ``held_out``."""
+                        held_out: bool, post_cfg=None):
+    """One run of a calibration (``nodes.calibration.Sample``): uncached when ``config`` is None (with ``post_cfg``
+    as a post-CFG function of the run when given), quiet otherwise; on ``held_out_noise`` in place of the run's
+    noise (``args[0]`` or ``kwargs["noise"]``) when ``held_out``."""
     if held_out:
         if args:
             args = (held_out_noise(args[0]), *args[1:])
         else:
             kwargs = {**kwargs, "noise": held_out_noise(kwargs["noise"])}
-    if config is None:
+    if config is not None:
+        return _sample(config, level, executor, args, kwargs, quiet=True)
+    if post_cfg is None:
         return executor(*args, **kwargs)
-    return _sample(config, level, executor, args, kwargs, quiet=True)
+    import comfy.model_patcher
+
+    with _cloned_options(executor.class_obj) as options:
+        comfy.model_patcher.set_model_options_post_cfg_function(options, post_cfg)
+        return executor(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _cloned_options(guider):
+    """The guider's ``model_options`` swapped for a clone for one run (yielded), restored on every way out."""
+    import comfy.model_patcher
+
+    original_options = guider.model_options
+    try:
+        guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
+        yield guider.model_options
+    finally:
+        guider.model_options = original_options
 
 
 def _sample(config: ForecastConfig, level: str, executor, args: tuple, kwargs: dict, quiet: bool = False):
-    """One sampling run forecasting as ``config`` says. The guider's ``model_options`` are swapped for a clone
-    holding the run state and restored on every way out; ``quiet``: no plan line, no report (a calibration's
-    trial)."""
-    import comfy.model_patcher
-
+    """One sampling run forecasting as ``config`` says, in a clone of the guider's ``model_options`` holding the
+    run state; ``quiet``: no plan line, no report (a calibration's trial)."""
     guider = executor.class_obj
-    original_options = guider.model_options
     run = None
     try:
-        guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
-        run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"], quiet)
-        return executor(*args, **kwargs)
+        with _cloned_options(guider):
+            run = _start_run(config, level, guider, args[3] if len(args) > 3 else kwargs["sigmas"], quiet)
+            return executor(*args, **kwargs)
     finally:
-        guider.model_options = original_options
         if run is not None:
             run.release()
         if run is not None and not quiet:

@@ -2,12 +2,13 @@
 schema. No file or ComfyUI access (``nodes/calibration.py`` does both).
 
 A calibration samples the user's run once uncached, then once per candidate (a predictor and order on a plan of
-exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps), scores each output against the uncached one
-(PSNR, dB), does the same on a held-out noise (``held_out_noise``), and keeps the candidate ``choose`` picks as a
-profile: a small JSON document keyed by a sha256 over plain values (the model's
-fingerprint, its patches, the conditioning's fingerprint, the latent's shape, the sampler, the sigmas, the budget,
-the window, the level). Units: steps are
-sampling-step indices ``0..n-1``; sigmas are the sampler's noise levels.
+exactly ``speedup_full_steps(num_steps, target_speedup)`` full steps: the fixed plans of ``candidate_plans`` and
+the plan ``fitted_candidate`` places by dynamic programming over the recorded uncached run), scores each output
+against the uncached one (PSNR, dB), does the same on a held-out noise (``held_out_noise``), and keeps the
+candidate ``choose`` picks as a profile: a small JSON document keyed by a sha256 over plain values (the model's
+fingerprint, its patches, the conditioning's fingerprint, the guidance, the latent's shape, the sampler, the
+sigmas, the budget, the window, the level). Units: steps are sampling-step indices ``0..n-1``; sigmas are the
+sampler's noise levels.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from typing import Any
 
 import torch
 
+from .placement import MAX_FITTED_STEPS, fitted_full_steps, sensitivity_weights, stretch_costs
 from .schedule import SpeedupSchedule, speedup_full_steps
 
-PROFILE_VERSION = 3
+PROFILE_VERSION = 4
 CALIBRATION_MODES = ("off", "auto", "recalibrate")
 CANDIDATE_PREDICTORS = (("newton", 1), ("newton", 2), ("foca", 1))
 """(forecaster, max_order) of every candidate; each runs on every plan of ``CANDIDATE_GROWTHS``."""
 CANDIDATE_GROWTHS = (("growth", 0.5), ("even", 1.0))
 """(name, ``SpeedupSchedule.growth``): the default back-loaded plan and an evenly spaced one."""
 CANDIDATE_WARMUP = 1
+FITTED_CANDIDATE = "newton1/fitted"
+"""The candidate whose plan ``fitted_candidate`` places by dynamic programming over the recorded run."""
 DEFAULT_CANDIDATE = "newton1/growth"
 """The candidate that is the node's default plan: a calibration keeps it unless another beats it on both noises."""
-CHOICE_MARGIN_DB = 1.0
+CHOICE_MARGIN_DB = 3.0
 """How far (dB) a candidate must beat ``DEFAULT_CANDIDATE`` on both noises to replace it (picked by
 leave-one-model-out: ``demo/calibration_check.py report``, docs/adaptive.md)."""
 HELD_OUT_SEED = 20260805
@@ -71,6 +75,25 @@ def candidate_plans(num_steps: int, target_speedup: float, tail_steps: int,
             plans[plan_name] = steps
     return [Candidate(f"{name}{order}/{plan_name}", name, order, steps)
             for name, order in CANDIDATE_PREDICTORS for plan_name, steps in plans.items()]
+
+
+def fitted_candidate(features: Sequence[torch.Tensor], times: Sequence[float], step_sizes: Sequence[float],
+                     gains: Mapping[int, float], forced: Sequence[bool], budget: int) -> Candidate | None:
+    """Newton order 1 on the plan of ``budget`` full steps (``forced`` ones included) that
+    ``taylor_core.placement`` fits to one recorded uncached run: per step its feature and clock time, the step's
+    sigma change (``step_sizes``) and the propagation ``gains`` measured at a few steps; None when the run is
+    longer than ``MAX_FITTED_STEPS`` or no plan of that count exists."""
+    if len(features) > MAX_FITTED_STEPS:
+        return None
+    weights = sensitivity_weights(gains, step_sizes)
+    steps = fitted_full_steps(stretch_costs(features, times, weights), forced, budget)
+    return None if steps is None else Candidate(FITTED_CANDIDATE, "newton", 1, steps)
+
+
+def with_candidate(candidates: Sequence[Candidate], extra: Candidate | None) -> list[Candidate]:
+    """``candidates`` and ``extra`` when it is given and its plan differs from theirs."""
+    plans = {c.full_steps for c in candidates}
+    return [*candidates, *([extra] if extra is not None and extra.full_steps not in plans else [])]
 
 
 def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
@@ -151,7 +174,8 @@ def profile_key(fields: Mapping[str, Any]) -> str:
 class Profile:
     """A calibration's result: the chosen ``forecaster``/``max_order`` on ``full_steps`` (step indices), for the
     run described by ``fields`` (``key`` is ``profile_key(fields)``), with every candidate's score (dB) on the
-    calibration run's noise (``scores``) and on the held-out noise (``held_out``)."""
+    calibration run's noise (``scores``) and on the held-out noise (``held_out``), and every candidate's full steps
+    (``plans``)."""
 
     key: str
     fields: dict
@@ -161,6 +185,7 @@ class Profile:
     full_steps: tuple[int, ...]
     scores: dict = field(default_factory=dict)
     held_out: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
     version: int = PROFILE_VERSION
 
     def to_json(self) -> str:
@@ -173,7 +198,8 @@ class Profile:
         best = next(c for c in candidates if c.name == choose(scores, held_out))
         return cls(profile_key(fields), dict(fields), best.name, best.forecaster, best.max_order, best.full_steps,
                    {name: round(score, 4) for name, score in scores.items()},
-                   {name: round(score, 4) for name, score in held_out.items()})
+                   {name: round(score, 4) for name, score in held_out.items()},
+                   {c.name: list(c.full_steps) for c in candidates})
 
 
 def load_profile(text: str, fields: Mapping[str, Any], forecasters: Iterable[str]) -> Profile:

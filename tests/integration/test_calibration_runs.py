@@ -40,7 +40,8 @@ def files(folder) -> list:
 
 
 def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flux, conds, profiles, caplog):
-    from taylor_core.calibration import choose, psnr
+    from taylor_core.calibration import FITTED_CANDIDATE, choose, psnr
+    from taylor_core.placement import probe_steps
 
     reference = sample(host, flux, conds)
     computed: list[int] = []
@@ -48,11 +49,18 @@ def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flu
     with caplog.at_level(logging.INFO):
         first = sample(host, model, conds)
     assert torch.equal(first, reference)
-    # uncached, then each candidate, on the run's noise and on the held-out one
-    assert len(computed) == 2 * (STEPS + sum(len(set(p)) for p in _trial_plans(STEPS)))
     (path,) = files(profiles)
     profile = json.loads(path.read_text())
-    assert len(profile["scores"]) == len(profile["held_out"]) == 6
+    fixed = {tuple(p) for p in _trial_plans(STEPS)}
+    assert {tuple(profile["plans"][c.name]) for c in _candidates(STEPS)} == fixed
+    fitted = profile["plans"].get(FITTED_CANDIDATE)
+    assert (fitted is None) == (tuple(fitted or ()) in fixed)  # the fitted plan is tried when it is a new one
+    assert len(profile["scores"]) == len(profile["held_out"]) == len(profile["plans"]) == 6 + (fitted is not None)
+    # uncached (recorded), uncached with a step perturbed per probe, each candidate; uncached and each candidate
+    # on the held-out noise
+    forced = [i in (0, STEPS - 1) for i in range(STEPS)]
+    probes = len(probe_steps(forced, host.pack_module("nodes.calibration").PROBES))
+    assert len(computed) == (2 + probes) * STEPS + 2 * sum(len(p) for p in profile["plans"].values())
     assert profile["chosen"] == choose(profile["scores"], profile["held_out"])
     assert len(profile["full_steps"]) == round(STEPS / SPEEDUP)
     computed.clear()
@@ -66,11 +74,16 @@ def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flu
     assert "calibrated plan" in next(line for line in caplog.text.splitlines() if "compute ratio" in line)
 
 
-def _trial_plans(steps: int) -> list[tuple[int, ...]]:
-    """The full steps of every candidate of the module's run (one real call each on euler)."""
+def _candidates(steps: int) -> list:
+    """The fixed candidates of the module's run."""
     from taylor_core.calibration import candidate_plans
 
-    return [c.full_steps for c in candidate_plans(steps, SPEEDUP, 1, (True,) * steps)]
+    return candidate_plans(steps, SPEEDUP, 1, (True,) * steps)
+
+
+def _trial_plans(steps: int) -> list[tuple[int, ...]]:
+    """The full steps of every fixed candidate of the module's run (one real call each on euler)."""
+    return [c.full_steps for c in _candidates(steps)]
 
 
 def test_a_profile_belongs_to_its_prompt_latent_size_and_cfg_not_to_its_seed(host, flux, conds, profiles, caplog):
@@ -131,15 +144,20 @@ def test_a_weight_patch_changes_the_key_and_a_loaded_patch_does_not(host, flux, 
     assert len(files(profiles)) == 2 and "calibration: profile" in caplog.text
 
 
-def test_an_interrupted_calibration_writes_nothing(host, flux, conds, profiles):
+@pytest.mark.parametrize("where", ["a perturbed run", "a candidate"])
+def test_an_interrupted_calibration_writes_nothing(host, flux, conds, profiles, where):
     import comfy.model_management
+
+    from taylor_core.placement import probe_steps
 
     reference = sample(host, flux, conds, steps=8)
     calls: list[int] = []
+    probes = len(probe_steps([i in (0, 7) for i in range(8)], host.pack_module("nodes.calibration").PROBES))
+    stop = 12 if where == "a perturbed run" else 8 * (1 + probes) + 2  # after the uncached run's 8 calls
 
     def interrupt(args, extra):
         calls.append(1)
-        if len(calls) == 12:  # inside the first candidate, after the uncached run's 8 calls
+        if len(calls) == stop:
             raise comfy.model_management.InterruptProcessingException()
         return extra["original_block"](args)
 
@@ -166,3 +184,31 @@ def test_a_profile_folder_that_cannot_be_written_is_logged_and_the_run_goes_on(h
         out = sample(host, calibrated(host, flux), conds, steps=6)
     assert torch.equal(out, reference)
     assert caplog.text.count("could not be written") == 1 and "profile written" not in caplog.text
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp_2m"])
+def test_the_recorded_trajectory_and_a_perturbed_step(host, flux, conds, sampler):
+    """The recorder takes one feature per step and leaves the run's bits alone; a perturbation at step p changes
+    the run from step p on and nothing before it."""
+    import comfy.samplers
+
+    trajectory = host.pack_module("nodes.trajectory")
+    steps, p = 6, 3
+    sigmas = [float(s) for s in comfy.samplers.calculate_sigmas(flux.get_model_object("model_sampling"), "simple",
+                                                                steps)]
+
+    def recorded(*post_cfg):
+        model = flux.clone()
+        recorder = trajectory.TrajectoryRecorder(sigmas)
+        for function in (*[f(sigmas) for f in post_cfg], recorder):
+            model.set_model_sampler_post_cfg_function(function)
+        return sample(host, model, conds, steps=steps, sampler=sampler), recorder
+
+    reference = sample(host, flux, conds, steps=steps, sampler=sampler)
+    out, recorder = recorded()
+    assert torch.equal(out, reference) and recorder.complete
+    moved, perturbed = recorded(lambda sigmas: trajectory.Perturbation(sigmas, p, 0.05))
+    assert not torch.equal(moved, reference) and perturbed.complete
+    for i in range(steps):
+        same = torch.equal(perturbed.features[i], recorder.features[i])
+        assert same == (i < p), i  # heun's second evaluation of step p - 1 is at step p's sigma: perturbed too
