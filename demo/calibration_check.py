@@ -17,11 +17,15 @@ calibrated run at the pack's ``CHOICE_MARGIN_DB``, and the best fixed candidate 
 hindsight (PSNR of the mean squared error over every digit and seed).
 Prints Markdown (docs/adaptive.md, "Calibration").
 
+``cost``: per budget, the wall time of a calibration run, of the default run and of a run on the profile, each as
+a multiple of the uncached run timed in the same repeat (medians of the repeats).
+
 Usage (host Python)::
 
     nice -n 10 .host/venv/bin/python demo/calibration_check.py collect --arch wan --sampler euler --steps 30 \\
         --budgets 2,3,5 --digits 0,1,2 --calibrate-seed 0 --seeds 1,2,3 --threads 1 >> records.jsonl
     .host/venv/bin/python demo/calibration_check.py report records.jsonl
+    .host/venv/bin/python demo/calibration_check.py cost --arch flux --budgets 2,3,5 --repeats 5 --threads 2
 """
 
 from __future__ import annotations
@@ -151,6 +155,38 @@ def report(args: argparse.Namespace) -> None:
               f"{calibrated - fixed[best]:+.2f} |")
 
 
+def cost(args: argparse.Namespace) -> None:
+    """Print, per budget, the median wall time of an uncached run and the calibration's, default and calibrated
+    runs' medians as multiples of it (each repeat times all four back to back, on the calibration seed and digit)."""
+    import comfy_env
+    import fidelity
+    import torch
+    from benchmark import Harness
+
+    comfy_env.boot()
+    torch.set_num_threads(args.threads)
+    import folder_paths
+
+    h = Harness(args.arch)
+    case = fidelity.Case(args.calibrate_seed, args.calibrate_seed % 10)
+    print(f"{args.arch} {args.sampler} {args.steps} steps, {args.repeats} repeats, {args.threads} threads\n\n"
+          "| budget | uncached (s) | calibration run | default run | calibrated run |\n|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as user:
+        folder_paths.set_user_directory(user)
+        for speedup in args.budgets:
+            runs = {"uncached": h.model, "calibration": apply(h.model, speedup, "recalibrate"),
+                    "default": apply(h.model, speedup), "calibrated": apply(h.model, speedup, "auto")}
+            h.sample(h.model, case, args.steps, args.sampler)  # warm-up
+            seconds: dict[str, list[float]] = {name: [] for name in runs}
+            for _ in range(args.repeats):
+                for name, model in runs.items():
+                    seconds[name].append(h.sample(model, case, args.steps, args.sampler)[1])
+            base = statistics.median(seconds["uncached"])
+            ratios = [statistics.median(b / a for a, b in zip(seconds["uncached"], seconds[name]))
+                      for name in ("calibration", "default", "calibrated")]
+            print(f"| x{speedup:g} | {base:.3f} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,10 +199,18 @@ def main() -> None:
     run.add_argument("--calibrate-seed", type=int, default=0)
     run.add_argument("--seeds", type=ints, default=[1, 2, 3])
     run.add_argument("--threads", type=int, default=1)
+    timing = commands.add_parser("cost")
+    for name, default in (("--arch", "wan"), ("--sampler", "euler")):
+        timing.add_argument(name, default=default)
+    timing.add_argument("--steps", type=int, default=30)
+    timing.add_argument("--budgets", type=floats, default=[2.0, 3.0, 5.0])
+    timing.add_argument("--calibrate-seed", type=int, default=0)
+    timing.add_argument("--repeats", type=int, default=5)
+    timing.add_argument("--threads", type=int, default=1)
     read = commands.add_parser("report")
     read.add_argument("records", nargs="+")
     args = parser.parse_args()
-    (collect if args.command == "collect" else report)(args)
+    {"collect": collect, "cost": cost, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":
