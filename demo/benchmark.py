@@ -1,9 +1,11 @@
 """CPU benchmark, in one process: TaylorSeer Apply (every forecaster, on intervals and speed-up budgets), the
 published FoCa / HiCache / Spectrum forecasters (``demo/ref_*.py``) and cache-dit's own calibrators
 (``demo/ref_cachedit.py``, when installed), run on the same plans by ``demo/ref_runner.py``, the CG-Taylor Gate,
-ComfyUI's own EasyCache / LazyCache and the equal-call baseline (the uncached model with ``round(steps / x)`` steps
-at every budget ``x``) on the trained demo models (tiny Wan 2.1 and tiny Flux.1-dev, digits), each against the
-uncached run of ``steps`` steps.
+ComfyUI's own EasyCache / LazyCache, the equal-call baseline (the uncached model with ``round(steps / x)`` steps
+at every budget ``x``) and TaylorSeer Apply calibrated (``calibration = auto`` with only the budget set; each
+prompt calibrated on another seed of it, ``CALIBRATION_SEED_OFFSET``) on the trained demo models (tiny Wan 2.1 and
+tiny Flux.1-dev, digits), each against the uncached run of ``steps`` steps. Interval plans run with TaylorSeer's
+warm-up (``--warmup``, 3), budget plans with the nodes' auto warm-up under a budget (``--budget-warmup``, 1).
 
 ``python demo/benchmark.py [--archs wan,flux] [--samplers euler,dpmpp_2m] [--seeds 8] [--timed 3] [--pack ...]
 [--plans ...] [--out docs]`` (host Python)
@@ -29,6 +31,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +56,9 @@ PLANS = "2,3,4,5,6,7,8,x2,x2.5,x3,x3.75,x4.3,x5,x6"
 CACHEDIT = tuple(ref_cachedit.CALIBRATORS)  # cache-dit's calibrators, as references
 SPECTRUM_OWN = ((2.0, 0.25), (2.0, 0.75), (2.0, 1.5))  # Spectrum's own growing windows: (window, flex)
 WARMUP, TAIL = 3, 1
+CALIBRATION_SEED_OFFSET = 10
+"""A calibrated configuration's case ``(seed, digit)`` is calibrated on ``(seed + 10, digit)``: the same prompt
+(digit = seed mod 10), another noise, so the measured run is held out from its calibration."""
 COLUMNS = ["arch", "sampler", "steps", "method", "level", "forecaster", "interval", "target_speedup", "warmup",
            "max_order",
            "threshold", "label", "full_mean", "compute_ratio", "speedup_median", "seconds_ref_median",
@@ -65,7 +71,7 @@ class Config:
     """One method setting; ``make(model)`` returns the patched model (None = no cache). A plan is an ``interval``
     or a ``target_speedup`` budget (the pack's ``SpeedupSchedule``; a reference runs on the very same plan)."""
 
-    method: str  # none | taylorseer | cg_taylor | reference | easycache | lazycache | equal_calls
+    method: str  # none | taylorseer | calibrated | cg_taylor | reference | easycache | lazycache | equal_calls
     level: str = ""
     interval: int | None = None
     max_order: int | None = None
@@ -91,6 +97,8 @@ class Config:
             return f"reference {self.forecaster} {self.plan_label}"
         if self.method == "equal_calls":
             return f"equal calls x{self.target_speedup:g}"
+        if self.method == "calibrated":
+            return f"TaylorSeer calibrated {self.plan_label}"
         cap = f" cap={self.max_consecutive}" if self.max_consecutive else ""
         budget = f" {self.plan_label}" if self.target_speedup else ""
         return self.method if self.threshold is None else f"{self.method} t={self.threshold:g}{cap}{budget}"
@@ -119,6 +127,9 @@ class Config:
         if self.method == "taylorseer":
             return fidelity.taylorseer(model, self.interval or 1, self.max_order, self.level, self.warmup, TAIL,
                                        forecaster=self.forecaster or "newton", target_speedup=self.target_speedup)
+        if self.method == "calibrated":  # only the budget set, as a user would: every other input the node's own
+            return comfy_env.run_node("TaylorSeerApply", model, target_speedup=self.target_speedup,
+                                      calibration="auto")[0]
         if self.method == "reference":
             import ref_runner
 
@@ -151,27 +162,36 @@ def pack_settings(text: str) -> list[tuple[str, str, int]]:
 def grid(pack: list[tuple[str, str, int]], plan_list: list[tuple[int | None, float]], references: list[str],
          gate: list[float], gate_budgets: list[tuple[float, float]], peers: list[float],
          warmup_pack: list[tuple[str, str, int]] = (), warmups: list[int] = (),
-         warmup: int = WARMUP) -> list[Config]:
+         warmup: int = WARMUP, budget_warmup: int = benchmark_report.BUDGET_WARMUP,
+         calibrated: bool = False) -> list[Config]:
     """The reference run first, then the pack's (level, forecaster, order) settings on every plan (the
-    ``warmup_pack`` ones also with each of ``warmups`` on the budget plans), the published forecasters on the
-    same plans (and Spectrum on its own schedule), the gate's thresholds and its (threshold, budget) pairs, the
-    peers' thresholds, the equal-call baseline at every budget of ``plan_list``; ``warmup``: the warm-up of all
-    but the ``warmups`` variants."""
+    ``warmup_pack`` ones also with each of ``warmups`` on the budget plans), TaylorSeer Apply calibrated on every
+    budget (when ``calibrated``), the published forecasters on the same plans (and Spectrum on its own schedule),
+    the gate's thresholds and its (threshold, budget) pairs, the peers' thresholds, the equal-call baseline at
+    every budget of ``plan_list``. Warm-up: ``warmup`` on interval plans (and for the gate's thresholds, Spectrum's
+    own windows and the peers), ``budget_warmup`` on budget plans, but for the ``warmups`` variants."""
+
+    def start(x: float) -> int:
+        return budget_warmup if x else warmup
+
+    budgets = [x for n, x in plan_list if x]
     configs = [Config("none")]
-    configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x, warmup=warmup)
+    configs += [Config("taylorseer", level, n, order, forecaster=name, target_speedup=x, warmup=start(x))
                 for level, name, order in pack for n, x in plan_list]
     configs += [Config("taylorseer", level, None, order, forecaster=name, target_speedup=x, warmup=w)
-                for level, name, order in warmup_pack for w in warmups for n, x in plan_list if x]
-    configs += [Config("reference", "output", n, forecaster=name, target_speedup=x, warmup=warmup)
+                for level, name, order in warmup_pack for w in warmups for x in budgets]
+    configs += [Config("calibrated", "output", target_speedup=x, warmup=benchmark_report.BUDGET_WARMUP)
+                for x in budgets if calibrated]  # the node's own warm-up
+    configs += [Config("reference", "output", n, forecaster=name, target_speedup=x, warmup=start(x))
                 for name in references for n, x in plan_list]
     if "spectrum" in references:
         configs += [Config("reference", "output", forecaster="spectrum", spectrum_windows=w, warmup=warmup)
                     for w in SPECTRUM_OWN]
     configs += [Config("cg_taylor", "residual", threshold=t, warmup=warmup) for t in gate]
-    configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x, warmup=warmup)
+    configs += [Config("cg_taylor", "residual", threshold=t, target_speedup=x, warmup=budget_warmup)
                 for t, x in gate_budgets]
     configs += [Config(m, threshold=t, warmup=warmup) for m in ("easycache", "lazycache") for t in peers]
-    configs += [Config("equal_calls", target_speedup=x, warmup=warmup) for n, x in plan_list if x]
+    configs += [Config("equal_calls", target_speedup=x, warmup=budget_warmup) for x in budgets]
     return configs
 
 
@@ -344,17 +364,31 @@ def max_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def profiles() -> dict[str, int]:
+    """The calibration profiles in ComfyUI's user directory now: file name -> modification time (ns)."""
+    import folder_paths
+
+    folder = Path(folder_paths.get_user_directory(), "taylor_forecast", "profiles")
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")} if folder.is_dir() else {}
+
+
 def measure(h: Harness, config: Config, sampler: str, steps: int, seeds: int, timed: int,
             references: dict) -> dict:
     """One CSV row: every case once for fidelity; the first ``timed`` cases timed against a fresh reference run
-    made right before (so both see the same machine load)."""
+    made right before (so both see the same machine load). A calibrated configuration first calibrates the case's
+    prompt on another seed (untimed, unscored); its measured run must use that profile, not write one."""
     patched, config_steps = config.make(h.model), config.sampling_steps(steps)
     rss_before = max_rss_kib()
     rows, ref_s, cfg_s, full_calls, skipped_calls = [], [], [], [], []
     for index, case in enumerate(fidelity.cases(seeds)):
+        if config.method == "calibrated":
+            h.sample(patched, fidelity.Case(case.seed + CALIBRATION_SEED_OFFSET, case.digit), steps, sampler)
+            written = profiles()
         if index < timed:
             ref_s.append(h.sample(h.model, case, steps, sampler)[1])
         out, seconds, probe = h.sample(patched, case, config_steps, sampler)
+        if config.method == "calibrated" and (not written or profiles() != written):
+            raise RuntimeError(f"{config.label}: seed {case.seed} did not run on its prompt's profile")
         if index < timed:
             cfg_s.append(seconds)
         full_calls += probe.full_call_s
@@ -426,10 +460,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gate-budgets", default="2,2.5,3,3.75,4.3,5,6",
                         help="CG-Taylor target_speedup budgets, at each --gate-budget-thresholds")
     parser.add_argument("--gate-budget-thresholds", default="0.05,0.2")
-    parser.add_argument("--warmup-pack", default="output/foca:1,output/auto:1",
+    parser.add_argument("--warmup-pack", default="output/newton:1,output/foca:1",
                         help="pack settings also run with each --warmups on the budget plans")
-    parser.add_argument("--warmups", default="1,2")
-    parser.add_argument("--warmup", type=int, default=WARMUP, help="the warm-up of every other configuration")
+    parser.add_argument("--warmups", default="2,3")
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="the warm-up on interval plans (and of the "
+                        "gate's thresholds, Spectrum's own windows and the peers)")
+    parser.add_argument("--budget-warmup", type=int, default=benchmark_report.BUDGET_WARMUP,
+                        help="the warm-up on budget plans (the nodes' auto warm-up under a budget)")
+    parser.add_argument("--calibrated", choices=("on", "off"), default="on",
+                        help="TaylorSeer Apply with calibration = auto on every budget of --plans")
     parser.add_argument("--peers", default="0.02,0.05,0.1,0.2,0.35,0.6,1.0", help="EasyCache/LazyCache thresholds")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is; 1 is steadier on a "
                         "shared machine)")
@@ -449,12 +488,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def notes(args: argparse.Namespace) -> tuple[str, ...]:
     """The grid, in words, for ``benchmarks.md``."""
     return (f"Pack settings (level/forecaster:order) {args.pack} on plans {args.plans} (N = interval, x = "
-            f"target_speedup budget); warmup {args.warmup}, tail {TAIL}, clock step. References (their own code, "
+            f"target_speedup budget); warm-up {args.warmup} on intervals, {args.budget_warmup} on budgets (the nodes' "
+            f"auto warm-up there), tail {TAIL}, clock step. References (their own code, "
             f"`demo/ref_*.py`, output level, on the same plans; Spectrum also on its own growing windows "
             f"{SPECTRUM_OWN}): {args.references or 'none'}. CG-Taylor thresholds {args.gate or 'none'} (max_order 1, "
             f"first_block_order 2, no cap); with budgets {args.gate_budgets or 'none'} at thresholds "
             f"{args.gate_budget_thresholds}. Warm-up variants: {args.warmup_pack or 'none'} with warmup "
-            f"{args.warmups or 'none'} on the budget plans. Equal-call baseline (`equal calls xB`): the uncached model "
+            f"{args.warmups or 'none'} on the budget plans. Calibrated ({args.calibrated}): TaylorSeer Apply with "
+            f"only target_speedup and calibration = auto set, on every budget of the plans, each prompt (digit) "
+            f"calibrated on seed + {CALIBRATION_SEED_OFFSET} (the same digit) before the measured run, which uses "
+            f"that profile. Equal-call baseline (`equal calls xB`): the uncached model "
             f"sampled with round(steps / B) steps, same sampler, scheduler and seeds, at every budget B of the plans. "
             f"EasyCache / LazyCache reuse_threshold {args.peers or 'none'} (start 0.15, end 0.95: the nodes' "
             "defaults).", *("\n" + note for note in args.note))
@@ -474,18 +517,23 @@ def usable_references(names: list[str]) -> list[str]:
 def sweep(args: argparse.Namespace) -> list[dict]:
     """Every (arch, sampler) setting's rows; the CSV is rewritten after each setting."""
     import comfy.utils
+    import folder_paths
     from tqdm import tqdm
 
     references = usable_references([r for r in args.references.split(",") if r])
     gate_budgets = [(t, x) for t in floats(args.gate_budget_thresholds) for x in floats(args.gate_budgets)]
     configs = grid(pack_settings(args.pack), plans(args.plans), references, floats(args.gate), gate_budgets,
-                   floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups), args.warmup)
+                   floats(args.peers), pack_settings(args.warmup_pack), ints(args.warmups), args.warmup,
+                   args.budget_warmup, args.calibrated == "on")
     rows: list[dict] = []
     bars = comfy.utils.PROGRESS_BAR_ENABLED
     comfy.utils.set_progress_bar_enabled(False)  # ComfyUI's per-sampling bars; ours stay
     root_level = logging.getLogger().level
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)  # one report line per run from every cache otherwise
+    user = folder_paths.get_user_directory()
+    profile_home = tempfile.TemporaryDirectory()  # this run's calibration profiles only
+    folder_paths.set_user_directory(profile_home.name)
     try:
         for arch in args.archs.split(","):
             h = Harness(arch)
@@ -501,6 +549,8 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     finally:
         comfy.utils.set_progress_bar_enabled(bars)
         logging.getLogger().setLevel(root_level)
+        folder_paths.set_user_directory(user)
+        profile_home.cleanup()
     return rows
 
 

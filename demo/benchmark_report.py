@@ -11,7 +11,7 @@ PACK_DEFAULT = ("output", "newton", 1)
 """The pack's default (level, forecaster, order): ``ForecastConfig``'s, checked by the tests."""
 BUDGET_WARMUP = 1
 """The warm-up the nodes' auto ``warmup_steps`` gives with a budget (``nodes/config.py``), checked by the tests."""
-TARGET_BUDGETS = (2.5, 3.75, 5.0)
+TARGET_BUDGETS = (2.0, 2.5, 3.0, 3.75, 5.0, 6.0)
 WARMUP = 3  # the benchmark's warm-up, unless a row says otherwise
 TAYLOR_RATIO = 3.75  # the 5x target is checked against the best published Taylor setting at this compute ratio
 
@@ -41,6 +41,11 @@ def cachedit(name: str):
     return lambda r: r["method"] == "reference" and r["forecaster"] == f"cachedit_{name}" and is_budget(r)
 
 
+def calibrated(r: dict) -> bool:
+    """TaylorSeer Apply with ``calibration = auto`` and only the budget set."""
+    return r["method"] == "calibrated"
+
+
 def equal_calls(r: dict) -> bool:
     """The equal-call baseline: the uncached model with ``round(steps / x)`` steps."""
     return r["method"] == "equal_calls"
@@ -59,6 +64,7 @@ CURVES = {  # curve name -> row filter (within one setting)
     "pack output spectral budget": pack("output", "spectral", True),
     "pack output auto budget": pack("output", "auto", True),
     "pack residual budget": pack("residual", None, True),
+    "pack calibrated (budget, calibration = auto)": calibrated,
     "reference FoCa (intervals)": lambda r: published(r) and r["forecaster"] == "foca" and r["method"] == "reference",
     "reference HiCache (intervals)": lambda r: published(r) and r["forecaster"] == "hicache",
     "reference Spectrum (intervals, own)": lambda r: published(r) and r["forecaster"] == "spectrum",
@@ -198,6 +204,8 @@ def column_of(r: dict) -> str | None:
         return f"{r['level']} {r['forecaster'] or 'newton'} O{int(r['max_order'])}{warmup}"
     if r["method"] == "reference" and (r["interval"] is not None or is_budget(r)):
         return f"ref {r['forecaster']}{warmup}"
+    if calibrated(r):
+        return f"calibrated{warmup}"
     return "equal calls" if equal_calls(r) else None
 
 
@@ -222,10 +230,17 @@ def plan_matrix(group: list[dict]) -> list[str]:
     return lines
 
 
+def fixed_pack(r: dict) -> bool:
+    """A fixed setting of the pack's own grid: TaylorSeer Apply (any level, forecaster, order, warm-up) or the
+    CG-Taylor Gate, not calibrated."""
+    return r["method"] in ("taylorseer", "cg_taylor")
+
+
 def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> list[dict]:
-    """Per target budget: the pack default's row, the best published reference computing no more (ratio at
-    least the default's), the best reference on the very same plan, and the margins; plus the 5x check against
-    the best published Taylor setting at ``TAYLOR_RATIO``."""
+    """Per target budget: the pack default's row, the calibrated row, the best fixed setting of the pack's grid
+    on that budget, the best published reference computing no more (ratio at least the default's), the best
+    reference on the very same plan, the equal-call baseline, and the default's margin over those references;
+    plus the 5x check against the best published Taylor setting at ``TAYLOR_RATIO``."""
     group = in_setting(rows, setting)
     level, forecaster, order = default
     taylor = frontier([r for r in group if published(r) and r["method"] == "taylorseer"], "compute_ratio")
@@ -243,8 +258,12 @@ def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> 
         same_plan = max((p for p in group if on_budget_plans(p) and p["target_speedup"] == x
                          and p["warmup"] == r["warmup"] and p is not r), key=lambda p: p["psnr_db"], default=None)
         equal = next((p for p in group if equal_calls(p) and p["target_speedup"] == x), None)
+        best_fixed = max((p for p in group if fixed_pack(p) and p["target_speedup"] == x),
+                         key=lambda p: p["psnr_db"])
         rivals = [p["psnr_db"] for p in (published_best, same_plan, equal) if p is not None]
         out.append({"budget": x, "row": r, "published": published_best, "same_plan": same_plan, "equal": equal,
+                    "calibrated": next((p for p in group if calibrated(p) and p["target_speedup"] == x), None),
+                    "best_fixed": best_fixed,
                     "margin": r["psnr_db"] - max(rivals) if rivals else None,
                     "taylor": taylor_psnr if x == 5.0 else None})
     return out
@@ -252,21 +271,28 @@ def targets(rows: list[dict], setting: tuple, default: tuple = PACK_DEFAULT) -> 
 
 def target_lines(rows: list[dict], default: tuple = PACK_DEFAULT) -> list[str]:
     """The issue's targets, one line per (setting, budget)."""
-    lines = ["| model | sampler | budget | default: ratio, PSNR dB | best published reference computing no more | "
-             "best reference on the same plan | equal-call baseline | margin dB (>= 2?) | today's best Taylor at "
-             "3.75x |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | sampler | budget | default: ratio, PSNR dB | best fixed pack setting | default - best "
+             "fixed | calibrated | calibrated - best fixed | best published reference computing no more | best "
+             "reference on the same plan | equal-call baseline | margin dB (>= 2?) | today's best Taylor at 3.75x |",
+             "|---" * 13 + "|"]
     for setting in settings(rows):
         for t in targets(rows, setting, default):
             r, pub, same, equal = t["row"], t["published"], t["same_plan"], t["equal"]
+            best, tuned = t["best_fixed"], t["calibrated"]
 
             def show(p):
                 return "n/a" if p is None else f"{p['label']}: {fmt(p['psnr_db'])} ({fmt(p['compute_ratio'])}x)"
+
+            def above_best(p, best=best):
+                return "n/a" if p is None else f"{p['psnr_db'] - best['psnr_db']:+.2f}"
 
             margin = "n/a" if t["margin"] is None else f"{t['margin']:+.2f} ({'yes' if t['margin'] >= 2 else 'no'})"
             taylor = "" if t["taylor"] is None else (
                 f"{fmt(t['taylor'])} ({'met' if r['psnr_db'] >= t['taylor'] else 'missed'} at 5x)")
             lines.append(f"| {setting[0]} | {setting[1]} | x{t['budget']:g} | {fmt(r['compute_ratio'])}x, "
-                         f"{fmt(r['psnr_db'])} | {show(pub)} | {show(same)} | {show(equal)} | {margin} | {taylor} |")
+                         f"{fmt(r['psnr_db'])} | {show(best)} | {above_best(r)} | "
+                         f"{'n/a' if tuned is None else fmt(tuned['psnr_db'])} | {above_best(tuned)} | {show(pub)} | "
+                         f"{show(same)} | {show(equal)} | {margin} | {taylor} |")
     return lines
 
 
@@ -400,10 +426,11 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
                  "in the CSV.", ""]
         base = [r for r in group if r.get("warmup") in (None, WARMUP) and column_of(r) is not None]
         if base:
-            text += [f"Warm-up {WARMUP} (TaylorSeer's), every plan:", ""] + plan_matrix(base)
+            text += [f"Warm-up {WARMUP} (TaylorSeer's):", ""] + plan_matrix(base)
         other = [r for r in group if r.get("warmup") not in (None, WARMUP)]
         if other:
-            text += ["", "Other warm-ups (`wN`: warmup_steps N), budget plans:", ""] + plan_matrix(other)
+            text += ["", "Budget plans at other warm-ups (`wN`: warmup_steps N; w1: the nodes' auto warm-up with a "
+                     "budget):", ""] + plan_matrix(other)
         text += ["", "Spectrum on its own schedule, the gate and the peers:", ""]
         text += row_table([r for r in group if r["method"] == "none" or (r["method"] not in ("taylorseer",)
                                                                          and column_of(r) is None)])
@@ -416,7 +443,10 @@ def write(rows: list[dict], out: Path, command: str, machine: str, seconds: floa
     text += ["## Targets", "",
              f"The pack's default ({' / '.join(map(str, PACK_DEFAULT))}: level, forecaster, order; warm-up "
              f"{BUDGET_WARMUP}, the auto warm-up with a budget) on the budgets "
-             f"{', '.join(f'x{b:g}' for b in TARGET_BUDGETS)} against the references: published = today's Taylor "
+             f"{', '.join(f'x{b:g}' for b in TARGET_BUDGETS)} against the best fixed setting of the pack's grid on "
+             "that budget (TaylorSeer Apply at any level, forecaster, order and warm-up, or the gate with that "
+             "budget; picked in hindsight, on these seeds), next to TaylorSeer Apply calibrated (calibration = auto, "
+             "each prompt calibrated on other seeds), and against the references: published = today's Taylor "
              "orders 0-2 (newton at output, fixed intervals), FoCa and HiCache on fixed intervals, Spectrum on "
              "fixed intervals or its own windows, the best of those that compute no more than the default; same "
              "plan = the references (and newton orders 0-2) on the default's very plan; equal-call baseline = the "
