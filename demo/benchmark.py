@@ -33,7 +33,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,9 +128,8 @@ class Config:
         if self.method == "taylorseer":
             return fidelity.taylorseer(model, self.interval or 1, self.max_order, self.level, self.warmup, TAIL,
                                        forecaster=self.forecaster or "newton", target_speedup=self.target_speedup)
-        if self.method == "calibrated":  # only the budget set, as a user would: every other input the node's own
-            return comfy_env.run_node("TaylorSeerApply", model, target_speedup=self.target_speedup,
-                                      calibration="auto")[0]
+        if self.method == "calibrated":
+            return fidelity.budget_only(model, self.target_speedup, "auto")
         if self.method == "reference":
             import ref_runner
 
@@ -364,11 +364,31 @@ def max_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def profiles() -> dict[str, int]:
-    """The calibration profiles in ComfyUI's user directory now: file name -> modification time (ns)."""
+def profile_folder() -> Path:
+    """Where TaylorSeer Apply keeps calibration profiles: ``<ComfyUI user directory>/taylor_forecast/profiles``."""
     import folder_paths
 
-    folder = Path(folder_paths.get_user_directory(), "taylor_forecast", "profiles")
+    return Path(folder_paths.get_user_directory(), "taylor_forecast", "profiles")
+
+
+@contextmanager
+def own_profiles() -> Iterator[Path]:
+    """ComfyUI's user directory set to a fresh temporary one for the block (its calibration profiles are this
+    run's only), the old one restored after; yields the profile folder."""
+    import folder_paths
+
+    user = folder_paths.get_user_directory()
+    with tempfile.TemporaryDirectory() as home:
+        folder_paths.set_user_directory(home)
+        try:
+            yield profile_folder()
+        finally:
+            folder_paths.set_user_directory(user)
+
+
+def profiles() -> dict[str, int]:
+    """The calibration profiles in ComfyUI's user directory now: file name -> modification time (ns)."""
+    folder = profile_folder()
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")} if folder.is_dir() else {}
 
 
@@ -517,7 +537,6 @@ def usable_references(names: list[str]) -> list[str]:
 def sweep(args: argparse.Namespace) -> list[dict]:
     """Every (arch, sampler) setting's rows; the CSV is rewritten after each setting."""
     import comfy.utils
-    import folder_paths
     from tqdm import tqdm
 
     references = usable_references([r for r in args.references.split(",") if r])
@@ -531,26 +550,22 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     root_level = logging.getLogger().level
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)  # one report line per run from every cache otherwise
-    user = folder_paths.get_user_directory()
-    profile_home = tempfile.TemporaryDirectory()  # this run's calibration profiles only
-    folder_paths.set_user_directory(profile_home.name)
     try:
-        for arch in args.archs.split(","):
-            h = Harness(arch)
-            try:
-                for sampler in args.samplers.split(","):
-                    rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], configs, args.seeds,
-                                        args.timed, tqdm)
-                    args.out.mkdir(parents=True, exist_ok=True)
-                    # after every setting: partial results survive
-                    benchmark_report.write_csv(rows, args.out / "benchmarks.csv", COLUMNS)
-            finally:
-                h.close()
+        with own_profiles():  # the calibrated configurations' profiles: this run's only
+            for arch in args.archs.split(","):
+                h = Harness(arch)
+                try:
+                    for sampler in args.samplers.split(","):
+                        rows += run_setting(h, sampler, args.steps or SETTINGS[sampler], configs, args.seeds,
+                                            args.timed, tqdm)
+                        args.out.mkdir(parents=True, exist_ok=True)
+                        # after every setting: partial results survive
+                        benchmark_report.write_csv(rows, args.out / "benchmarks.csv", COLUMNS)
+                finally:
+                    h.close()
     finally:
         comfy.utils.set_progress_bar_enabled(bars)
         logging.getLogger().setLevel(root_level)
-        folder_paths.set_user_directory(user)
-        profile_home.cleanup()
     return rows
 
 

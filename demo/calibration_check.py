@@ -34,11 +34,11 @@ import argparse
 import json
 import re
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark import floats, ints, psnr_of  # puts the repository (taylor_core) on the path
+from benchmark import floats, ints, own_profiles, psnr_of  # puts the repository (taylor_core) on the path
+from fidelity import budget_only
 
 from taylor_core.calibration import CHOICE_MARGIN_DB, DEFAULT_CANDIDATE, FITTED_CANDIDATE, choose
 
@@ -49,19 +49,12 @@ LOSS_TOLERANCE_DB = 0.3
 """The largest loss (dB) against the default, on any budget and prompt, that a margin may show to be picked."""
 
 
-def apply(model, speedup: float, calibration: str = "off"):
-    import comfy_env
-
-    return comfy_env.run_node("TaylorSeerApply", model, target_speedup=speedup, level="output",
-                              calibration=calibration)[0]
-
-
 def collect_digit(h, args: argparse.Namespace, speedup: float, digit: int, references: dict, profiles: Path) -> dict:
     """One record: the calibration of ``digit`` on the calibration seed, every candidate on the held-out seeds."""
     import fidelity
     from benchmark import mse
 
-    h.sample(apply(h.model, speedup, "recalibrate"), fidelity.Case(args.calibrate_seed, digit), args.steps,
+    h.sample(budget_only(h.model, speedup, "recalibrate"), fidelity.Case(args.calibrate_seed, digit), args.steps,
              args.sampler)
     path = max(profiles.glob("*.json"), key=lambda p: p.stat().st_mtime)
     written = len(list(profiles.glob("*.json")))
@@ -72,7 +65,7 @@ def collect_digit(h, args: argparse.Namespace, speedup: float, digit: int, refer
         path.write_text(json.dumps({**profile, "chosen": name, "forecaster": forecaster,
                                     "max_order": int(order), "full_steps": plan}))
         errors[name] = [
-            mse(h.images(h.sample(apply(h.model, speedup, "auto"), case, args.steps, args.sampler)[0]),
+            mse(h.images(h.sample(budget_only(h.model, speedup, "auto"), case, args.steps, args.sampler)[0]),
                 h.images(references[case])) for case in (fidelity.Case(seed, digit) for seed in args.seeds)]
     if len(list(profiles.glob("*.json"))) != written:
         raise RuntimeError(f"a held-out seed of digit {digit} calibrated anew instead of using the profile")
@@ -89,17 +82,13 @@ def collect(args: argparse.Namespace) -> None:
 
     comfy_env.boot()
     torch.set_num_threads(args.threads)
-    import folder_paths
-
     h = Harness(args.arch)
     references = {case: h.sample(h.model, case, args.steps, args.sampler)[0]
                   for case in (fidelity.Case(seed, digit) for digit in args.digits for seed in args.seeds)}
-    with tempfile.TemporaryDirectory() as user:
-        folder_paths.set_user_directory(user)
+    with own_profiles() as profiles:
         for speedup in args.budgets:
             for digit in args.digits:
-                record = collect_digit(h, args, speedup, digit, references,
-                                       Path(user) / "taylor_forecast" / "profiles")
+                record = collect_digit(h, args, speedup, digit, references, profiles)
                 print(json.dumps(record), flush=True)
 
 
@@ -165,17 +154,14 @@ def cost(args: argparse.Namespace) -> None:
 
     comfy_env.boot()
     torch.set_num_threads(args.threads)
-    import folder_paths
-
     h = Harness(args.arch)
     case = fidelity.Case(args.calibrate_seed, args.calibrate_seed % 10)
     print(f"{args.arch} {args.sampler} {args.steps} steps, {args.repeats} repeats, {args.threads} threads\n\n"
           "| budget | uncached (s) | calibration run | default run | calibrated run |\n|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as user:
-        folder_paths.set_user_directory(user)
+    with own_profiles():
         for speedup in args.budgets:
-            runs = {"uncached": h.model, "calibration": apply(h.model, speedup, "recalibrate"),
-                    "default": apply(h.model, speedup), "calibrated": apply(h.model, speedup, "auto")}
+            runs = {"uncached": h.model, "calibration": budget_only(h.model, speedup, "recalibrate"),
+                    "default": budget_only(h.model, speedup), "calibrated": budget_only(h.model, speedup, "auto")}
             h.sample(h.model, case, args.steps, args.sampler)  # warm-up
             seconds: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.repeats):

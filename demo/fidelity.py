@@ -133,6 +133,12 @@ def taylorseer(model, interval: int, max_order: int, level: str = "residual", wa
                               tail_steps=tail, level=level, clock=clock, **optional)[0]
 
 
+def budget_only(model, speedup: float, calibration: str = "off"):
+    """TaylorSeer Apply with only ``target_speedup`` and ``calibration`` set, as a user would: every other input the
+    node's own."""
+    return comfy_env.run_node("TaylorSeerApply", model, target_speedup=speedup, calibration=calibration)[0]
+
+
 def cg_gate(model, threshold: float, max_consecutive: int = 0, max_order: int = 1, first_block_order: int = 2,
             warmup: int = 3, tail: int = 1, clock: str = "step", error_budget: str = "accumulated", **optional):
     """CG-Taylor Gate on ``model``; ``optional``: its other optional inputs by name."""
