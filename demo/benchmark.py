@@ -48,7 +48,7 @@ import benchmark_report  # noqa: E402
 import comfy_env  # noqa: E402
 import fidelity  # noqa: E402
 import ref_cachedit  # noqa: E402
-from demo_model import load_demo_model  # noqa: E402
+from demo_model import family, load_demo_model  # noqa: E402
 
 SETTINGS = {"euler": 30, "dpmpp_2m": 20}  # sampler -> steps
 PACK_GRID = ("output/newton:0,output/newton:1,output/newton:2,output/hermite:2,output/foca:1,output/spectral:1,"
@@ -299,7 +299,7 @@ class Harness(Probed):
         """(latent samples, seconds, probe) of one KSampler run of ``fidelity.DIGITS_PER_RUN`` images."""
         self.probe = Probe()
         start = time.perf_counter()
-        if self.arch != "flux":
+        if family(self.arch) != "flux":
             out = fidelity.sample(model, case, steps, sampler)
         else:
             import digits_codec
@@ -321,7 +321,7 @@ class Harness(Probed):
         import comfy.latent_formats
         import digits_codec
 
-        if self.arch == "flux":
+        if family(self.arch) == "flux":
             latent = digits_codec.from_model_space(comfy.latent_formats.Flux().process_in(latent)[:, :, None])
         return digits_codec.decode(latent)[..., :1].permute(0, 3, 1, 2)
 

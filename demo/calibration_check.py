@@ -8,13 +8,16 @@ candidate) on each held-out seed of the digit and scored against the uncached ru
 the decoded images). One JSON line per budget and digit: the calibration's own scores (dB on its noise and on the
 held-out one) and each candidate's errors on the held-out seeds.
 
-``report``: reads those lines and prints, per margin of ``MARGINS`` and model, the worst and the mean gain over the
+``report``: reads those lines and prints the default picked leave-one-model-out among the fixed candidates (per
+model, each one's mean regret: dB below the cell's best fixed candidate; per model left out, the one of least mean
+regret on the others, reported there); then, per margin of ``MARGINS`` and model, the worst and the mean gain over the
 default (one gain per budget and digit); then picks ``taylor_core.calibration.choose``'s margin (dB) by
 leave-one-model-out: for each model, the margin with the best mean gain on the other models among those whose
 worst gain there is above ``-LOSS_TOLERANCE_DB``, and that margin's result on the model left out; then, per model,
 sampler and budget, the default, the fitted plan alone (the default where a calibration had no new one), the
 calibrated run at the pack's ``CHOICE_MARGIN_DB``, and the best fixed candidate over the cell's digits, picked in
-hindsight (PSNR of the mean squared error over every digit and seed).
+hindsight (PSNR of the mean squared error over every digit and seed). ``--drop`` reads the records as if the
+candidates named had not been tried.
 Prints Markdown (docs/adaptive.md, "Calibration").
 
 ``cost``: per budget, the wall time of a calibration run, of the default run and of a run on the profile, each as
@@ -111,10 +114,56 @@ def pooled(records: list[dict], pick: Callable[[dict], str]) -> float:
     return psnr_of(statistics.mean(e for r in records for e in r["errors"][pick(r)]))
 
 
+def fixed_table(records: list[dict]) -> dict[tuple, dict[str, float]]:
+    """Per cell (model, sampler, steps, budget): every fixed candidate's PSNR (``pooled`` over the cell's
+    records); only candidates every record holds."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in records:
+        cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
+    names = set.intersection(*(set(r["errors"]) for r in records)) - {FITTED_CANDIDATE}
+    return {cell: {name: pooled(rs, lambda r, name=name: name) for name in sorted(names)}
+            for cell, rs in cells.items()}
+
+
+def default_report(records: list[dict], models: list[str]) -> None:
+    """The default by leave-one-model-out: per fixed candidate and model, its mean regret (dB below the cell's
+    best fixed candidate) and the cells within 1 dB of that best; then, per model left out, the candidate with
+    the least mean regret over the other models' cells and how it does on the one left out."""
+    table = fixed_table(records)
+
+    def regret(name: str, cells: list[tuple]) -> float:
+        return statistics.mean(max(table[c].values()) - table[c][name] for c in cells)
+
+    def within(name: str, cells: list[tuple]) -> int:
+        return sum(max(table[c].values()) - table[c][name] <= 1.0 for c in cells)
+
+    of = {m: [c for c in table if c[0] == m] for m in models}
+    print("\n| fixed candidate as the default | " + " | ".join(f"{m}: mean regret (dB), cells within 1 dB"
+                                                          for m in models) + " |\n" + "|---" * (len(models) + 1) + "|")
+    for name in next(iter(table.values())):
+        print(f"| {name} | " + " | ".join(f"{regret(name, of[m]):.2f}, {within(name, of[m])} of {len(of[m])}"
+                                        for m in models) + " |")
+    print("\n| held-out model | picked on the others (their mean regret) | its mean regret there | within 1 dB there |"
+          "\n|---|---|---|---|")
+    for model in models:
+        others = [c for m in models if m != model for c in of[m]]
+        pick = min(next(iter(table.values())), key=lambda name: regret(name, others))
+        print(f"| {model} | {pick} ({regret(pick, others):.2f}) | {regret(pick, of[model]):.2f} | "
+              f"{within(pick, of[model])} of {len(of[model])} |")
+
+
+def without(record: dict, names: set[str]) -> dict:
+    """``record`` as if its calibration had not tried the candidates ``names``."""
+    return {**record, **{part: {n: v for n, v in record[part].items() if n not in names}
+                         for part in ("scores", "held_out", "errors")}}
+
+
 def report(args: argparse.Namespace) -> None:
-    records = [json.loads(line) for path in args.records for line in Path(path).read_text().splitlines() if line]
+    records = [without(json.loads(line), set(args.drop))
+               for path in args.records for line in Path(path).read_text().splitlines() if line]
     models = sorted({r["arch"] for r in records})
-    print("| margin (dB) | " + " | ".join(f"{m}: worst, mean gain (dB)" for m in models) + " |\n"
+    default_report(records, models)
+    print("\n| margin (dB) | " + " | ".join(f"{m}: worst, mean gain (dB)" for m in models) + " |\n"
           + "|---" * (len(models) + 1) + "|")
     for margin in MARGINS:
         gains = [[gain(r, margin) for r in records if r["arch"] == m] for m in models]
@@ -128,20 +177,26 @@ def report(args: argparse.Namespace) -> None:
     print(f"\nAt the pack's margin ({CHOICE_MARGIN_DB:g} dB):\n\n| model | sampler, steps | budget | chosen per "
           "digit | default | fitted plan alone | calibrated | difference | best fixed candidate | calibrated - best |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
-    cells: dict[tuple, list[dict]] = {}
-    for r in records:
-        cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
-    for (arch, sampler, steps, budget), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3])):
+    table = fixed_table(records)
+    differences = []
+    for key, fixed in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3])):
+        arch, sampler, steps, budget = key
+        cell = [r for r in records if (r["arch"], r["sampler"], r["steps"], r["budget"]) == key]
         default = pooled(cell, lambda r: DEFAULT_CANDIDATE)
         calibrated = pooled(cell, lambda r: choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB))
         chosen = ", ".join(choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB) for r in cell)
         fitted = pooled(cell, lambda r: FITTED_CANDIDATE if FITTED_CANDIDATE in r["errors"] else DEFAULT_CANDIDATE)
-        fixed = {name: pooled(cell, lambda r, name=name: name)
-                 for name in set.intersection(*(set(r["errors"]) for r in cell)) - {FITTED_CANDIDATE}}
-        best = max(sorted(fixed), key=fixed.__getitem__)
+        best = max(fixed, key=fixed.__getitem__)
+        differences.append((calibrated - default, calibrated - fixed[best]))
         print(f"| {arch} | {sampler} {steps} | x{budget:g} | {chosen} | {default:.2f} | {fitted:.2f} | "
               f"{calibrated:.2f} | {calibrated - default:+.2f} | {best} ({fixed[best]:.2f}) | "
               f"{calibrated - fixed[best]:+.2f} |")
+    over_default = [d for d, _ in differences]
+    print(f"\nOver these {len(differences)} cells calibrated is above the default in "
+          f"{sum(d > 0.005 for d in over_default)} (mean over all cells {statistics.mean(over_default):+.2f} dB, "
+          f"least {min(over_default):+.2f}), at or above the best fixed candidate in "
+          f"{sum(b >= -0.005 for _, b in differences)} and within 1 dB of it in "
+          f"{sum(b >= -1 for _, b in differences)}.")
 
 
 def cost(args: argparse.Namespace) -> None:
@@ -195,6 +250,8 @@ def main() -> None:
     timing.add_argument("--threads", type=int, default=1)
     read = commands.add_parser("report")
     read.add_argument("records", nargs="+")
+    read.add_argument("--drop", type=lambda text: [n for n in text.split(",") if n], default=[],
+                      help="candidates (names, comma-separated) to read the records without, as if not tried")
     args = parser.parse_args()
     {"collect": collect, "cost": cost, "report": report}[args.command](args)
 

@@ -16,13 +16,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEMO_MODELS = HERE.parent / ".demo_models"
 MODEL_NAMES = {"wan": "taylor_demo_wan_digits.safetensors", "flux": "taylor_demo_flux_digits.safetensors",
-               "wan6": "taylor_demo_wan6_digits.safetensors"}
+               "wan6": "taylor_demo_wan6_digits.safetensors", "flux6": "taylor_demo_flux6_digits.safetensors"}
 MODEL_NAME = MODEL_NAMES["wan"]
 # Flux: 3000 steps at the default batch take about 12 CPU minutes on 2 free cores; cap the wall time.
 # wan6: a third model for the benchmark's leave-one-model-out rule, deeper than the demo Wan (6 blocks, ffn 384,
-# another seed); a Wan 2.1 as far as ComfyUI and the pack can tell.
+# another seed); a Wan 2.1 as far as ComfyUI and the pack can tell. flux6: a fourth, deeper than the demo Flux
+# (3 double + 3 single blocks, another seed).
 TRAIN_ARGS = {"wan": [], "flux": ["--arch", "flux", "--time-limit", "780"],
-              "wan6": ["--layers", "6", "--ffn-dim", "384", "--seed", "1", "--steps", "2500", "--time-limit", "1800"]}
+              "wan6": ["--layers", "6", "--ffn-dim", "384", "--seed", "1", "--steps", "2500", "--time-limit", "1800"],
+              "flux6": ["--arch", "flux", "--layers", "6", "--seed", "2", "--steps", "2500", "--time-limit", "1500"]}
+
+
+def family(arch: str) -> str:
+    """The model class a demo model ``arch`` (a key of ``MODEL_NAMES``) is: "flux" or "wan"."""
+    args = TRAIN_ARGS[arch]
+    return args[args.index("--arch") + 1] if "--arch" in args else "wan"
 
 
 def ensure_trained(comfy_root: Path, arch: str = "wan") -> Path:
@@ -58,7 +66,7 @@ def load_demo_model(comfy_root: Path, arch: str = "wan"):
     import torch
 
     path = ensure_trained(comfy_root, arch)
-    if arch != "flux":
+    if family(arch) != "flux":
         return comfy.sd.load_diffusion_model(str(path))
     sd, metadata = comfy.utils.load_torch_file(str(path), return_metadata=True)
     recipe = json.loads(metadata["taylor_demo_recipe"])

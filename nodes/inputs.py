@@ -11,7 +11,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..taylor_core import MAX_TARGET_SPEEDUP, PREDICTORS
-from ..taylor_core.calibration import CALIBRATION_MODES, CHOICE_MARGIN_DB
+from ..taylor_core.calibration import CALIBRATION_MODES, CHOICE_MARGIN_DB, MAX_CANDIDATES
 from ..taylor_core.pacing import DEFAULT_SLACK
 from .calibration import PROBES
 from .config import (
@@ -94,15 +94,15 @@ def calibration_input() -> io.Combo.Input:
                           "(LoRAs included), prompt (conditioning), cfg, latent size, sampler, sigmas, steps, budget, "
                           "window and level samples uncached (its image is the unpatched model's), measures how far "
                           f"an error at {PROBES} steps carries to the image ({PROBES} more uncached samplings), then "
-                          "tries up to 7 "
-                          "plans of the budget (newton order 1 or 2, or foca, on the back-loaded or an even plan, and "
-                          "newton 1 on a plan fitted to this run by dynamic programming) on its noise and on a fixed "
+                          f"tries up to {MAX_CANDIDATES} plans of the budget (newton order 1 or 2, or foca, on the "
+                          "back-loaded or an even plan, and newton 1 on a plan fitted to this run by dynamic "
+                          "programming) on its noise and on a fixed "
                           "second one, keeps the closest of those at least "
                           f"{CHOICE_MARGIN_DB:g} dB closer than the default plan on both (else the default) in a "
                           "profile in ComfyUI's user directory (taylor_forecast/profiles), and later runs with the "
                           "same settings (any seed or batch size) use it (the log and badge say calibrated): that "
-                          f"first run costs up to {2 + PROBES + 14} samplings; another prompt calibrates anew. "
-                          "recalibrate: measure anew. off: the default plan.")
+                          f"first run costs up to {2 + PROBES + 2 * MAX_CANDIDATES} samplings; another prompt "
+                          "calibrates anew. recalibrate: measure anew. off: the default plan.")
 
 
 def target_speedup_input(gate: bool = False) -> io.Float.Input:

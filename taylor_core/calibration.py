@@ -34,6 +34,8 @@ CANDIDATE_GROWTHS = (("growth", 0.5), ("even", 1.0))
 CANDIDATE_WARMUP = 1
 FITTED_CANDIDATE = "newton1/fitted"
 """The candidate whose plan ``fitted_candidate`` places by dynamic programming over the recorded run."""
+MAX_CANDIDATES = len(CANDIDATE_PREDICTORS) * len(CANDIDATE_GROWTHS) + 1
+"""The most candidates a calibration samples: every predictor on every plan, and the fitted one."""
 DEFAULT_CANDIDATE = "newton1/growth"
 """The candidate that is the node's default plan: a calibration keeps it unless another beats it on both noises."""
 CHOICE_MARGIN_DB = 3.0

@@ -10,10 +10,11 @@ import math
 import pytest
 import torch
 
-from taylor_core import PREDICTORS, FullStepList, speedup_full_steps
+from taylor_core import PREDICTORS, FullStepList, make_predictor, speedup_full_steps
 from taylor_core.calibration import (
     CANDIDATE_PREDICTORS,
     DEFAULT_CANDIDATE,
+    MAX_CANDIDATES,
     MAX_PSNR,
     Profile,
     ProfileError,
@@ -52,6 +53,12 @@ def test_every_candidate_spends_exactly_the_budget(steps, speedup, tail):
 def test_the_two_plans_differ_where_there_is_room():
     names = {c.name for c in candidate_plans(30, 3.0, 1, (True,) * 30)}
     assert names == {f"{p}{o}/{plan}" for p, o in CANDIDATE_PREDICTORS for plan in ("growth", "even")}
+    assert len(names) + 1 == MAX_CANDIDATES  # and the fitted one: the count the node's tooltip states
+
+
+@pytest.mark.parametrize("name, order", CANDIDATE_PREDICTORS)
+def test_every_candidate_predictor_is_a_node_forecaster(name, order):
+    make_predictor(name, order)  # a ValueError for a name or order the nodes' forecaster input does not take
 
 
 def test_a_full_step_list_is_a_fixed_plan():

@@ -55,7 +55,8 @@ def test_the_first_run_is_uncached_and_the_next_samples_on_the_profile(host, flu
     assert {tuple(profile["plans"][c.name]) for c in _candidates(STEPS)} == fixed
     fitted = profile["plans"].get(FITTED_CANDIDATE)
     assert (fitted is None) == (tuple(fitted or ()) in fixed)  # the fitted plan is tried when it is a new one
-    assert len(profile["scores"]) == len(profile["held_out"]) == len(profile["plans"]) == 6 + (fitted is not None)
+    tried = len(_candidates(STEPS)) + (fitted is not None)
+    assert len(profile["scores"]) == len(profile["held_out"]) == len(profile["plans"]) == tried
     # uncached (recorded), uncached with a step perturbed per probe, each candidate; uncached and each candidate
     # on the held-out noise
     forced = [i in (0, STEPS - 1) for i in range(STEPS)]

@@ -33,6 +33,14 @@ def test_the_demo_model_is_a_stock_detected_wan(host, bench):
     assert host.pack_module("nodes.adapters.families").family_of(bench.model.model.diffusion_model).name == "wan"
 
 
+def test_every_demo_model_loads_as_the_family_it_is_trained_as(host):
+    import demo_model
+    import train_digits
+
+    for arch, args in demo_model.TRAIN_ARGS.items():
+        assert demo_model.family(arch) == train_digits.parse_args(["--out", "unused", *args]).arch, arch
+
+
 @pytest.mark.parametrize("level", ["residual", "output"])
 def test_interval_one_is_bit_identical(bench, fidelity, level):
     case = bench.cases[1]
