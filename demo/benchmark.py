@@ -50,6 +50,8 @@ import fidelity  # noqa: E402
 import ref_cachedit  # noqa: E402
 from demo_model import family, load_demo_model  # noqa: E402
 
+from taylor_core.calibration import PROFILE_FOLDER  # noqa: E402
+
 SETTINGS = {"euler": 30, "dpmpp_2m": 20}  # sampler -> steps
 PACK_GRID = ("output/newton:0,output/newton:1,output/newton:2,output/hermite:2,output/foca:1,output/spectral:1,"
              "output/auto:1,residual/newton:1,residual/foca:1")
@@ -368,7 +370,7 @@ def profile_folder() -> Path:
     """Where TaylorSeer Apply keeps calibration profiles: ``<ComfyUI user directory>/taylor_forecast/profiles``."""
     import folder_paths
 
-    return Path(folder_paths.get_user_directory(), "taylor_forecast", "profiles")
+    return Path(folder_paths.get_user_directory(), *PROFILE_FOLDER)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import torch
 from ..taylor_core import PREDICTORS
 from ..taylor_core.calibration import (
     CANDIDATE_WARMUP,
+    PROFILE_FOLDER,
     Candidate,
     Profile,
     ProfileError,
@@ -44,7 +45,6 @@ from .config import ForecastConfig
 from .logs import LOG_PREFIX, logger
 from .trajectory import Perturbation, TrajectoryRecorder
 
-PROFILE_FOLDER = ("taylor_forecast", "profiles")
 PROBES = 4
 """Steps at which a calibration measures how a forecast error propagates (one uncached run each)."""
 PERTURBATION_SIZE = 0.01

@@ -26,6 +26,8 @@ from .placement import MAX_FITTED_STEPS, fitted_full_steps, sensitivity_weights,
 from .schedule import SpeedupSchedule, speedup_full_steps
 
 PROFILE_VERSION = 4
+PROFILE_FOLDER = ("taylor_forecast", "profiles")
+"""Where profiles live, under ComfyUI's user directory (``nodes/calibration.py`` reads and writes them there)."""
 CALIBRATION_MODES = ("off", "auto", "recalibrate")
 CANDIDATE_PREDICTORS = (("newton", 1), ("newton", 2), ("foca", 1))
 """(forecaster, max_order) of every candidate; each runs on every plan of ``CANDIDATE_GROWTHS``."""
