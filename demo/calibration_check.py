@@ -114,22 +114,28 @@ def pooled(records: list[dict], pick: Callable[[dict], str]) -> float:
     return psnr_of(statistics.mean(e for r in records for e in r["errors"][pick(r)]))
 
 
-def fixed_table(records: list[dict]) -> dict[tuple, dict[str, float]]:
-    """Per cell (model, sampler, steps, budget): every fixed candidate's PSNR (``pooled`` over the cell's
-    records); only candidates every record holds."""
+def cells_of(records: list[dict]) -> dict[tuple, list[dict]]:
+    """The records by cell: (model, sampler, steps, budget)."""
     cells: dict[tuple, list[dict]] = {}
     for r in records:
         cells.setdefault((r["arch"], r["sampler"], r["steps"], r["budget"]), []).append(r)
-    names = set.intersection(*(set(r["errors"]) for r in records)) - {FITTED_CANDIDATE}
+    return cells
+
+
+def fixed_table(cells: dict[tuple, list[dict]]) -> dict[tuple, dict[str, float]]:
+    """Per cell: every fixed candidate's PSNR (``pooled`` over the cell's records); only candidates every record
+    holds."""
+    names = set.intersection(*(set(r["errors"]) for rs in cells.values() for r in rs)) - {FITTED_CANDIDATE}
     return {cell: {name: pooled(rs, lambda r, name=name: name) for name in sorted(names)}
             for cell, rs in cells.items()}
 
 
-def default_report(records: list[dict], models: list[str]) -> None:
-    """The default by leave-one-model-out: per fixed candidate and model, its mean regret (dB below the cell's
-    best fixed candidate) and the cells within 1 dB of that best; then, per model left out, the candidate with
-    the least mean regret over the other models' cells and how it does on the one left out."""
-    table = fixed_table(records)
+def default_report(table: dict[tuple, dict[str, float]], models: list[str]) -> None:
+    """The default by leave-one-model-out over ``fixed_table``'s cells: per fixed candidate and model, its mean
+    regret (dB below the cell's best fixed candidate) and the cells within 1 dB of that best; then, per model left
+    out, the candidate with the least mean regret over the other models' cells and how it does on the one left
+    out."""
+    names = list(next(iter(table.values())))
 
     def regret(name: str, cells: list[tuple]) -> float:
         return statistics.mean(max(table[c].values()) - table[c][name] for c in cells)
@@ -140,14 +146,14 @@ def default_report(records: list[dict], models: list[str]) -> None:
     of = {m: [c for c in table if c[0] == m] for m in models}
     print("\n| fixed candidate as the default | " + " | ".join(f"{m}: mean regret (dB), cells within 1 dB"
                                                           for m in models) + " |\n" + "|---" * (len(models) + 1) + "|")
-    for name in next(iter(table.values())):
+    for name in names:
         print(f"| {name} | " + " | ".join(f"{regret(name, of[m]):.2f}, {within(name, of[m])} of {len(of[m])}"
                                         for m in models) + " |")
     print("\n| held-out model | picked on the others (their mean regret) | its mean regret there | within 1 dB there |"
           "\n|---|---|---|---|")
     for model in models:
         others = [c for m in models if m != model for c in of[m]]
-        pick = min(next(iter(table.values())), key=lambda name: regret(name, others))
+        pick = min(names, key=lambda name: regret(name, others))
         print(f"| {model} | {pick} ({regret(pick, others):.2f}) | {regret(pick, of[model]):.2f} | "
               f"{within(pick, of[model])} of {len(of[model])} |")
 
@@ -162,7 +168,9 @@ def report(args: argparse.Namespace) -> None:
     records = [without(json.loads(line), set(args.drop))
                for path in args.records for line in Path(path).read_text().splitlines() if line]
     models = sorted({r["arch"] for r in records})
-    default_report(records, models)
+    cells = cells_of(records)
+    table = fixed_table(cells)
+    default_report(table, models)
     print("\n| margin (dB) | " + " | ".join(f"{m}: worst, mean gain (dB)" for m in models) + " |\n"
           + "|---" * (len(models) + 1) + "|")
     for margin in MARGINS:
@@ -177,11 +185,10 @@ def report(args: argparse.Namespace) -> None:
     print(f"\nAt the pack's margin ({CHOICE_MARGIN_DB:g} dB):\n\n| model | sampler, steps | budget | chosen per "
           "digit | default | fitted plan alone | calibrated | difference | best fixed candidate | calibrated - best |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
-    table = fixed_table(records)
     differences = []
     for key, fixed in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3])):
         arch, sampler, steps, budget = key
-        cell = [r for r in records if (r["arch"], r["sampler"], r["steps"], r["budget"]) == key]
+        cell = cells[key]
         default = pooled(cell, lambda r: DEFAULT_CANDIDATE)
         calibrated = pooled(cell, lambda r: choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB))
         chosen = ", ".join(choose(r["scores"], r["held_out"], CHOICE_MARGIN_DB) for r in cell)
